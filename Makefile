@@ -1,0 +1,34 @@
+# `make run`: a working server with the embedded defaults. `make test`: the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+
+.PHONY: run test redis bench clean
+
+run: $(VENV)/.runtime
+	$(PY) run.py
+
+test: $(VENV)/.dev redis
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+redis:
+	@scripts/ensure-redis
+
+bench: $(VENV)/.dev redis
+	$(PY) bench/fanout.py $(BENCH_ARGS)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache

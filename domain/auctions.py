@@ -1,0 +1,89 @@
+"""Auction sessions (专场): the operator's catalog side and the session lifecycle."""
+from domain import audit
+from domain.errors import Conflict, NotFound, OutOfRange
+from domain.ids import new_id
+from domain.status import AUCTION_MOVES
+
+EDITABLE = ("scheduled", "preview")
+TIME_FIELDS = ("preview_start", "preview_end", "auction_start", "auction_end")
+
+
+def check_times(doc: dict) -> None:
+    p0, p1, a0, a1 = (doc[f] for f in TIME_FIELDS)
+    if not (p0 <= p1 <= a0 < a1):
+        raise OutOfRange("times must satisfy preview_start ≤ preview_end ≤ auction_start < auction_end")
+    if doc.get("extend_window_s", 0) and not doc.get("extend_by_s", 0):
+        raise OutOfRange("extend_by_s must be set when extend_window_s is")
+
+
+async def create(db, fields: dict, now: int) -> dict:
+    check_times(fields)
+    doc = {
+        "_id": new_id(), "cover": "", "video": "", "deposit": 100000,
+        "extend_window_s": 0, "extend_by_s": 0, "max_extend_s": 0, **fields,
+        "status": "scheduled", "lot_count": 0, "bid_count": 0, "look_count": 0,
+        "total_deal": 0, "deleted_at": 0, "created_at": now, "updated_at": now,
+    }
+    await db.auctions.insert_one(doc)
+    return doc
+
+
+async def get(db, auction_id: str) -> dict:
+    doc = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
+    if not doc:
+        raise NotFound("no such auction")
+    return doc
+
+
+async def list_(db, status: str | None = None) -> list[dict]:
+    query = {"deleted_at": 0}
+    if status:
+        query["status"] = status
+    return await db.auctions.find(query).sort("auction_start", -1).to_list(None)
+
+
+async def update(db, auction_id: str, fields: dict, now: int) -> dict:
+    current = await get(db, auction_id)
+    merged = {**current, **fields}
+    check_times(merged)
+    doc = await db.auctions.find_one_and_update(
+        {"_id": auction_id, "deleted_at": 0, "status": {"$in": EDITABLE}},
+        {"$set": {**fields, "updated_at": now}},
+        return_document=True,
+    )
+    if not doc:
+        raise Conflict("a session can be edited only before it goes live")
+    if "auction_end" in fields:
+        await db.lots.update_many(
+            {"auction_id": auction_id, "deleted_at": 0, "status": {"$in": EDITABLE}},
+            {"$set": {"end_at": doc["auction_end"]}},
+        )
+    return doc
+
+
+async def delete(db, auction_id: str, now: int) -> None:
+    await get(db, auction_id)
+    done = await db.auctions.update_one(
+        {"_id": auction_id, "deleted_at": 0, "status": {"$in": EDITABLE}},
+        {"$set": {"deleted_at": now}},
+    )
+    if done.modified_count != 1:
+        raise Conflict("a session can be deleted only before it goes live")
+    await db.lots.update_many({"auction_id": auction_id, "deleted_at": 0}, {"$set": {"deleted_at": now}})
+
+
+async def move(db, events, auction_id: str, to: str, now: int) -> bool:
+    """One conditional transition; False (and no event) if it was already made."""
+    done = await db.auctions.update_one(
+        {"_id": auction_id, "deleted_at": 0, "status": {"$in": AUCTION_MOVES[to]}},
+        {"$set": {"status": to, f"{to}_at": now}},
+    )
+    if done.modified_count != 1:
+        return False
+    await audit.record(db, auction_id, to, now)
+    await events.publish({"type": "auction", "auction": auction_id, "status": to})
+    return True
+
+
+async def count_look(db, auction_id: str) -> None:
+    await db.auctions.update_one({"_id": auction_id}, {"$inc": {"look_count": 1}})

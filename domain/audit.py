@@ -1,0 +1,12 @@
+"""An append-only trail of every state change and operator action, so that
+"did this happen once?" has an answer after the fact."""
+from domain.ids import new_id
+
+
+async def record(db, target: str, action: str, now: int, actor: str = "system", **details) -> None:
+    await db.audit.insert_one({"_id": new_id(), "target": target, "action": action, "actor": actor,
+                               "at": now, **details})
+
+
+async def trail(db, target: str) -> list[dict]:
+    return await db.audit.find({"target": target}).sort("at", 1).to_list(None)

@@ -1,0 +1,90 @@
+"""Domain errors carry the error codes of spec/ws.md.
+
+Handlers map them to HTTP statuses and WebSocket error frames in one place
+(handlers/errors.py); the domain never knows about either.
+"""
+
+
+class DomainError(Exception):
+    code = "conflict"
+
+    def __init__(self, message: str = "", **extra):
+        super().__init__(message or self.code)
+        self.message = message or self.code.replace("_", " ")
+        self.extra = extra
+
+
+class InvalidRequest(DomainError):
+    code = "invalid_request"
+
+
+class OutOfRange(InvalidRequest):
+    """The request parsed but a value breaks a rule (HTTP 422)."""
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class LotNotLive(DomainError):
+    code = "lot_not_live"
+
+
+class BidTooLow(DomainError):
+    code = "bid_too_low"
+
+
+class AlreadyLeading(DomainError):
+    code = "already_leading"
+
+
+class DepositRequired(DomainError):
+    code = "deposit_required"
+
+
+class InsufficientBalance(DomainError):
+    code = "insufficient_balance"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+
+class TooLarge(DomainError):
+    code = "too_large"
+
+
+class CouponUnavailable(DomainError):
+    code = "coupon_unavailable"
+
+
+class CouponSoldOut(DomainError):
+    code = "coupon_sold_out"
+
+
+class CouponAlreadyClaimed(DomainError):
+    code = "coupon_already_claimed"
+
+
+class OrderNotPayable(DomainError):
+    code = "order_not_payable"
+
+
+class InvalidSignature(DomainError):
+    code = "invalid_signature"
+
+
+class AmountMismatch(DomainError):
+    code = "amount_mismatch"

@@ -1,0 +1,71 @@
+"""The auction timeline: which timers a session needs, and what each does.
+
+Timers are derived from the stored documents, never remembered elsewhere, so
+after a restart every one is re-armed from the database and those whose time
+passed fire at once. Each step is conditional on the current state, so a
+timer that runs twice, or on two nodes, changes nothing the second time.
+"""
+from typing import NamedTuple
+
+from domain import auctions, closing, lots
+from domain.status import LOT_MOVES, LOT_OPEN
+
+
+class Timer(NamedTuple):
+    job_id: str
+    at: int          # epoch ms
+    action: str      # "advance" (a session) or "close" (a lot)
+    target: str
+
+
+def timers(auction: dict, lots_: list[dict]) -> list[Timer]:
+    if auction["deleted_at"] or auction["status"] == "ended":
+        return []
+    aid, out = auction["_id"], []
+    if auction["status"] == "scheduled":
+        out.append(Timer(f"preview:{aid}", auction["preview_start"], "advance", aid))
+    if auction["status"] in ("scheduled", "preview"):
+        out.append(Timer(f"live:{aid}", auction["auction_start"], "advance", aid))
+    out.append(Timer(f"end:{aid}", auction["auction_end"], "advance", aid))
+    for lot in lots_:
+        if lot["status"] in ("scheduled", "preview", "live"):
+            out.append(Timer(f"close-lot:{lot['_id']}", max(lot["end_at"], auction["auction_start"]), "close", lot["_id"]))
+    return out
+
+
+async def _lot_ids(db, query: dict) -> list[str]:
+    # Not `distinct("_id")`: the embedded store cannot do it on `_id`.
+    return [doc["_id"] async for doc in db.lots.find(query, {"_id": 1})]
+
+
+async def _move_lots(db, events, auction_id: str, to: str, now: int) -> None:
+    ids = await _lot_ids(db, {"auction_id": auction_id, "deleted_at": 0, "status": {"$in": LOT_MOVES[to]}})
+    for lot_id in ids:
+        await lots.move(db, events, lot_id, to, now)
+
+
+async def advance(db, events, auction_id: str, now: int) -> None:
+    """Bring a session and its lots to where the clock says they should be."""
+    auction = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
+    if not auction:
+        return
+    if now >= auction["preview_start"]:
+        await auctions.move(db, events, auction_id, "preview", now)
+        await _move_lots(db, events, auction_id, "preview", now)
+    if now >= auction["auction_start"]:
+        await auctions.move(db, events, auction_id, "live", now)
+        await _move_lots(db, events, auction_id, "live", now)
+        due = await _lot_ids(db, {"auction_id": auction_id, "deleted_at": 0, "status": "live", "end_at": {"$lte": now}})
+        for lot_id in due:
+            await closing.close_lot(db, events, lot_id, now)
+    await end_if_done(db, events, auction_id, now)
+
+
+async def end_if_done(db, events, auction_id: str, now: int) -> bool:
+    """A session ends when its last lot has closed (and not before its end time)."""
+    auction = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
+    if not auction or auction["status"] != "live" or now < auction["auction_end"]:
+        return False
+    if await db.lots.count_documents({"auction_id": auction_id, "deleted_at": 0, "status": {"$in": list(LOT_OPEN)}}):
+        return False
+    return await auctions.move(db, events, auction_id, "ended", now)

@@ -1,0 +1,60 @@
+"""The ledger: the only way a balance changes.
+
+Each user has an append-only list of lines numbered 1, 2, 3, … under a unique
+(user_id, seq) index, so appending line n+1 succeeds for exactly one writer
+and two concurrent debits can never spend the same money. Each line also has
+a unique (user_id, key): a step that is repeated (a retried refund, a
+recovery sweep) finds its line already there and changes nothing.
+"""
+from pymongo.errors import DuplicateKeyError
+
+from domain.errors import InsufficientBalance
+
+KINDS = ("opening", "topup", "deposit", "refund", "payment")
+
+
+async def last_line(db, user_id: str) -> dict | None:
+    return await db.ledger.find_one({"user_id": user_id}, sort=[("seq", -1)])
+
+
+async def balance(db, user_id: str) -> int:
+    line = await last_line(db, user_id)
+    return line["balance_after"] if line else 0
+
+
+async def append(db, user_id: str, kind: str, amount: int, key: str, now: int, ref: str = "") -> dict:
+    """Add `amount` (negative for a debit) to the balance, once per `key`.
+
+    Raises InsufficientBalance (changing nothing) if the balance would go
+    below zero. Returns the line, the existing one if `key` was applied before.
+    """
+    assert kind in KINDS and isinstance(amount, int)
+    while True:
+        last = await last_line(db, user_id)
+        seq = last["seq"] + 1 if last else 1
+        after = (last["balance_after"] if last else 0) + amount
+        line = {
+            "_id": f"{user_id}:{seq}", "user_id": user_id, "seq": seq, "kind": kind,
+            "amount": amount, "balance_after": after, "key": key, "ref": ref,
+            "created_at": now,
+        }
+        if after < 0:
+            done = await db.ledger.find_one({"user_id": user_id, "key": key})
+            if done:
+                return done
+            raise InsufficientBalance(f"balance {after - amount} is less than {-amount}", balance=after - amount)
+        try:
+            await db.ledger.insert_one(line)
+            return line
+        except DuplicateKeyError:
+            done = await db.ledger.find_one({"user_id": user_id, "key": key})
+            if done:
+                return done
+            # Another writer took line `seq` first: read the new tail and try again.
+
+
+async def lines(db, user_id: str, limit: int = 50, before_seq: int | None = None) -> list[dict]:
+    query = {"user_id": user_id}
+    if before_seq:
+        query["seq"] = {"$lt": before_seq}
+    return await db.ledger.find(query).sort("seq", -1).limit(limit).to_list(None)

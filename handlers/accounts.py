@@ -1,0 +1,41 @@
+"""Login by phone code, the caller's account and ledger."""
+import logging
+
+from domain import accounts, wallet
+from handlers import render, schemas
+from handlers.base import BaseHandler
+
+log = logging.getLogger("gavel.sms")
+
+
+class CodeHandler(BaseHandler):
+    async def post(self):
+        req = self.parse(schemas.CodeRequest)
+        code = await accounts.request_code(self.db, req.phone, self.now())
+        if self.ctx.settings.sandbox_sms:
+            return self.send({"sent": True, "dev_code": code})
+        log.info("login code for %s issued (no SMS provider configured)", req.phone[-4:])
+        self.send({"sent": True})
+
+
+class LoginHandler(BaseHandler):
+    async def post(self):
+        req = self.parse(schemas.LoginRequest)
+        token, user = await accounts.login(self.db, req.phone, req.code, self.now(), self.ctx.settings.start_balance)
+        self.send({"token": token, "user": render.user(user, await wallet.balance(self.db, user["_id"]))})
+
+
+class MeHandler(BaseHandler):
+    async def get(self):
+        user = self.require_user()
+        self.send(render.user(user, await wallet.balance(self.db, user["_id"])))
+
+
+class LedgerHandler(BaseHandler):
+    async def get(self):
+        user = self.require_user()
+        limit = self.query_int("limit", 50, 1, 200)
+        before = self.query_int("before_seq", 0, 0, 10**12)
+        lines = await wallet.lines(self.db, user["_id"], limit, before or None)
+        self.send({"balance": await wallet.balance(self.db, user["_id"]),
+                   "items": [render.ledger_line(line) for line in lines]})

@@ -1,0 +1,110 @@
+"""The operators' catalog: sessions, lots and image uploads."""
+import os
+import secrets
+
+from domain import audit, auctions, lots
+from domain.clock import to_iso
+from domain.errors import InvalidRequest, TooLarge
+from handlers import render, schemas
+from handlers.base import BaseHandler
+
+IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
+
+
+class AdminAuctionsHandler(BaseHandler):
+    async def get(self):
+        self.require_operator()
+        self.send({"items": [render.auction(a) for a in await auctions.list_(self.db)]})
+
+    async def post(self):
+        self.require_operator()
+        req = self.parse(schemas.AuctionCreate)
+        doc = await auctions.create(self.db, req.model_dump(), self.now())
+        await self.ctx.timeline_changed(doc["_id"])
+        self.send(render.auction(doc), 201)
+
+
+class AdminAuctionHandler(BaseHandler):
+    async def get(self, auction_id):
+        self.require_operator()
+        doc = await auctions.get(self.db, auction_id)
+        items = [render.lot(lot) for lot in await lots.of_auction(self.db, auction_id)]
+        self.send(render.auction(doc, lots=items))
+
+    async def put(self, auction_id):
+        self.require_operator()
+        req = self.parse(schemas.AuctionEdit)
+        doc = await auctions.update(self.db, auction_id, req.model_dump(exclude_unset=True), self.now())
+        await self.ctx.timeline_changed(auction_id)
+        self.send(render.auction(doc))
+
+    async def delete(self, auction_id):
+        self.require_operator()
+        await auctions.delete(self.db, auction_id, self.now())
+        await self.ctx.timeline_changed(auction_id)
+        self.set_status(204)
+        self.finish()
+
+
+class AdminLotsHandler(BaseHandler):
+    async def post(self, auction_id):
+        self.require_operator()
+        req = self.parse(schemas.LotCreate)
+        doc = await lots.create(self.db, auction_id, req.model_dump(), self.now())
+        await self.ctx.timeline_changed(auction_id)
+        self.send(render.lot(doc), 201)
+
+
+class AdminLotHandler(BaseHandler):
+    async def get(self, lot_id):
+        self.require_operator()
+        self.send(render.lot(await lots.get(self.db, lot_id)))
+
+    async def put(self, lot_id):
+        self.require_operator()
+        req = self.parse(schemas.LotEdit)
+        doc = await lots.update(self.db, lot_id, req.model_dump(exclude_unset=True), self.now())
+        await self.ctx.timeline_changed(doc["auction_id"])
+        self.send(render.lot(doc))
+
+    async def delete(self, lot_id):
+        self.require_operator()
+        doc = await lots.delete(self.db, lot_id, self.now())
+        await self.ctx.timeline_changed(doc["auction_id"])
+        self.set_status(204)
+        self.finish()
+
+
+class UploadHandler(BaseHandler):
+    """Images go to DATA_DIR/uploads under a random name; the type is read
+    from the file's first bytes, never from what the client claims."""
+    accepts_uploads = True
+
+    async def post(self):
+        self.require_operator()
+        files = [f for group in self.request.files.values() for f in group]
+        if len(files) != 1:
+            raise InvalidRequest("send exactly one file as multipart/form-data")
+        data = files[0]["body"]
+        if len(data) > self.ctx.settings.max_upload_bytes:
+            raise TooLarge(f"images are limited to {self.ctx.settings.max_upload_bytes} bytes")
+        ext = next((e for magic, e in IMAGE_TYPES.items() if data.startswith(magic)), None)
+        if not ext:
+            raise InvalidRequest("only PNG, JPEG, GIF or WebP images")
+        name = secrets.token_hex(16) + ext
+        folder = self.ctx.settings.data_dir / "uploads"
+        os.makedirs(folder, exist_ok=True)
+        (folder / name).write_bytes(data)
+        self.send({"url": f"/uploads/{name}"}, 201)
+
+
+class AuditHandler(BaseHandler):
+    """What happened to a session, lot, order or deposit, in order."""
+
+    async def get(self):
+        self.require_operator()
+        target = self.get_query_argument("target", "")
+        if not target:
+            raise InvalidRequest("target is required")
+        items = await audit.trail(self.db, target)
+        self.send({"items": [{**{k: v for k, v in e.items() if k != "_id"}, "at": to_iso(e["at"])} for e in items]})

@@ -1,0 +1,30 @@
+"""The public catalog: sessions and lots as bidders see them."""
+from domain import auctions, lots
+from domain.errors import InvalidRequest
+from domain.status import AUCTION_TEXT
+from handlers import render
+from handlers.base import BaseHandler
+
+
+class AuctionsHandler(BaseHandler):
+    async def get(self):
+        status = self.get_query_argument("status", "") or None
+        if status and status not in AUCTION_TEXT:
+            raise InvalidRequest(f"status must be one of {', '.join(AUCTION_TEXT)}")
+        self.send({"items": [render.auction(a) for a in await auctions.list_(self.db, status)]})
+
+
+class AuctionHandler(BaseHandler):
+    async def get(self, auction_id):
+        auction = await auctions.get(self.db, auction_id)
+        await auctions.count_look(self.db, auction_id)
+        items = [render.lot(lot) for lot in await lots.of_auction(self.db, auction_id)]
+        deposit = await self.ctx.deposit_of(self.user, auction_id, None)
+        self.send(render.auction(auction, lots=items, my_deposit=deposit))
+
+
+class LotHandler(BaseHandler):
+    async def get(self, lot_id):
+        lot = await lots.count_look(self.db, lot_id)
+        deposit = await self.ctx.deposit_of(self.user, lot["auction_id"], lot_id)
+        self.send(render.lot(lot, my_deposit=deposit, server_time=self.now()))

@@ -1,0 +1,106 @@
+"""Request bodies, validated by pydantic: the only place input is checked for
+shape and range. Money is a strict integer number of cents (a float or a
+string is refused); times are ISO-8601 strings, turned into epoch ms."""
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model
+from pydantic_core import PydanticCustomError
+
+from domain.clock import from_iso
+
+
+def _time(value):
+    if not isinstance(value, str):
+        raise PydanticCustomError("datetime_type", "must be an ISO-8601 time string such as 2026-11-23T12:00:00Z")
+    try:
+        return from_iso(value)
+    except ValueError:
+        raise PydanticCustomError("datetime_type", "not an ISO-8601 time") from None
+
+
+Time = Annotated[int, BeforeValidator(_time)]
+Cents = Annotated[int, Field(strict=True, gt=0, le=10**12)]
+CentsOrZero = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+Seconds = Annotated[int, Field(strict=True, ge=0, le=86400)]
+Text = Annotated[str, Field(min_length=1, max_length=64)]
+Url = Annotated[str, Field(max_length=512)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{5,15}$")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class CodeRequest(Body):
+    phone: Phone
+
+
+class LoginRequest(Body):
+    phone: Phone
+    code: Annotated[str, Field(pattern=r"^[0-9]{4,8}$")]
+
+
+class AuctionCreate(Body):
+    title: Text
+    cover: Url = ""
+    video: Url = ""
+    preview_start: Time
+    preview_end: Time
+    auction_start: Time
+    auction_end: Time
+    deposit: Cents = 100000
+    extend_window_s: Seconds = 0
+    extend_by_s: Seconds = 0
+    max_extend_s: Seconds = 0
+
+
+class Image(Body):
+    url: Annotated[str, Field(min_length=1, max_length=512)]
+    carousel: StrictBool = False
+    order: Annotated[int, Field(strict=True, ge=0, le=10000)] = 0
+
+
+class Spec(Body):
+    key: Annotated[str, Field(min_length=1, max_length=32)]
+    value: Annotated[str, Field(max_length=128)]
+
+
+class LotCreate(Body):
+    title: Text
+    catalog_no: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")] = ""
+    cover: Url = ""
+    images: Annotated[list[Image], Field(max_length=30)] = []
+    specs: Annotated[list[Spec], Field(max_length=50)] = []
+    start_price: Cents
+    increment: Cents = 10000
+    estimate_low: CentsOrZero = 0
+    estimate_high: CentsOrZero = 0
+    reserve_price: CentsOrZero = 0
+    deposit: Cents = 10000
+
+
+def partial(model: type[Body]) -> type[Body]:
+    """The same fields, all optional, for edits (PUT): what is sent is checked
+    exactly as on create, what is left out is kept. `null` is refused."""
+    fields = {name: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, None)
+              for name, f in model.model_fields.items()}
+    return create_model(f"{model.__name__}Edit", __base__=Body, **fields)
+
+
+AuctionEdit = partial(AuctionCreate)
+LotEdit = partial(LotCreate)
+
+
+class BidRequest(Body):
+    price: Cents
+    client_id: Annotated[str, Field(min_length=1, max_length=64)] = ""
+
+
+class ProxyRequest(Body):
+    max_price: Cents
+
+
+class DepositRequest(Body):
+    auction_id: Annotated[str, Field(min_length=1, max_length=64)]
+    lot_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    pay_type: Literal["balance", "wechat", "alipay"]

@@ -1,0 +1,68 @@
+"""Every setting the server reads, from the environment and the command line,
+in one place (spec/api.md, "Configuration the server reads")."""
+import argparse
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+
+class Settings(BaseModel):
+    port: int = Field(8888, ge=0, le=65535)
+    host: str = "0.0.0.0"
+    mongodb_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = "gavel:"
+    data_dir: Path = Path("./data")
+    admin_token: str = ""
+    sms_sandbox: bool | None = None  # None: on exactly when the store is embedded
+    order_pay_seconds: int = Field(86400, gt=0)
+    coupon_expire_seconds: int = Field(86400, gt=0)
+    payment_timeout_seconds: int = Field(900, gt=0)
+    start_balance: int = Field(100000, ge=0)
+    overdue_ban_days: float = Field(30, ge=0)
+    # Browser origins allowed to open /ws (comma-separated). Empty: same host only.
+    allowed_origins: list[str] = []
+    ws_max_message: int = Field(4096, gt=0)
+    ws_max_buffer: int = Field(256 * 1024, gt=0)
+    bid_rate_per_second: float = Field(10, gt=0)
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    recovery_interval_s: float = Field(60, gt=0)
+    log_level: str = "INFO"
+
+    @property
+    def embedded_store(self) -> bool:
+        return not self.mongodb_url
+
+    @property
+    def sandbox_sms(self) -> bool:
+        return self.embedded_store if self.sms_sandbox is None else self.sms_sandbox
+
+
+_FLAGS = {"port": int, "data_dir": str, "mongodb_url": str, "redis_url": str, "host": str}
+
+
+def load_settings(argv: list[str] | None = None, env: dict | None = None) -> Settings:
+    """Environment first (upper-case names), then flags override."""
+    env = os.environ if env is None else env
+    values: dict = {}
+    for name, field in Settings.model_fields.items():
+        raw = env.get(name.upper())
+        if raw is None or raw == "":
+            continue
+        if name == "allowed_origins":
+            values[name] = [o.strip() for o in raw.split(",") if o.strip()]
+        elif name == "sms_sandbox":
+            values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            values[name] = raw
+    parser = argparse.ArgumentParser(prog="gavel", description="Gavel auction server")
+    for name, kind in _FLAGS.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
+    args = parser.parse_args(argv)
+    values.update({k: v for k, v in vars(args).items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SystemExit(f"bad configuration: {exc}") from None

@@ -1,0 +1,51 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gavel_server import Api, GavelServer  # noqa: E402
+from mongo_fixture import embedded_mongo  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mongo_base_url():
+    """`mongodb://127.0.0.1:PORT` of the session's nx-27017; add a database name."""
+    with embedded_mongo() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def server_factory(mongo_base_url, tmp_path_factory):
+    """Start Gavel servers that share the session's store, each with its own
+    database unless told otherwise; all are stopped at the end."""
+    started = []
+
+    def start(name: str = "", database: str = "", **kw) -> GavelServer:
+        name = name or f"s{len(started)}"
+        database = database or f"gavel_{name}_{len(started)}"
+        server = GavelServer(tmp_path_factory.mktemp(name), f"{mongo_base_url}/{database}", **kw).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(server_factory, request):
+    """One server per test module."""
+    return server_factory(request.module.__name__.rsplit(".", 1)[-1].replace("test_", ""))
+
+
+@pytest.fixture
+def api(server):
+    return Api(server.url)
+
+
+@pytest.fixture
+def admin(server):
+    return Api(server.url, server.admin_token)

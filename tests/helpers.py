@@ -1,0 +1,52 @@
+"""Shared steps of the end-to-end tests, in the operator's and bidder's words."""
+import asyncio
+import time
+from datetime import datetime, timezone
+
+_phone = iter(range(10**9))
+
+
+def iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def session_body(preview_in: float = 3600, live_in: float = 7200, end_in: float = 10800, **extra) -> dict:
+    now = time.time()
+    return {"title": "第1场", "preview_start": iso(now + preview_in), "preview_end": iso(now + live_in),
+            "auction_start": iso(now + live_in), "auction_end": iso(now + end_in), **extra}
+
+
+def lot_body(**extra) -> dict:
+    return {"title": "宋代茶盏", "start_price": 10000, "increment": 1000, "deposit": 5000,
+            "estimate_low": 10000, "estimate_high": 50000, **extra}
+
+
+async def create_session(admin, lots: int = 1, lot_extra: dict | None = None, **times) -> tuple[dict, list[dict]]:
+    status, auction = await admin.post("/api/admin/auctions", session_body(**times))
+    assert status == 201, auction
+    created = []
+    for i in range(lots):
+        status, lot = await admin.post(f"/api/admin/auctions/{auction['id']}/lots", lot_body(title=f"拍品{i}", **(lot_extra or {})))
+        assert status == 201, lot
+        created.append(lot)
+    return auction, created
+
+
+async def wait_for(fetch, predicate, timeout: float = 10, every: float = 0.05):
+    """Poll `fetch()` until `predicate(result)`; return the result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await fetch()
+        if predicate(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; last: {result}")
+        await asyncio.sleep(every)
+
+
+def next_phone() -> str:
+    return f"139{time.time_ns() % 10**4:04d}{next(_phone):04d}"
