@@ -72,11 +72,11 @@ async def delete(db, auction_id: str, now: int) -> None:
     await db.lots.update_many({"auction_id": auction_id, "deleted_at": 0}, {"$set": {"deleted_at": now}})
 
 
-async def move(db, events, auction_id: str, to: str, now: int) -> bool:
+async def move(db, events, auction_id: str, to: str, now: int, extra: dict | None = None) -> bool:
     """One conditional transition; False (and no event) if it was already made."""
     done = await db.auctions.update_one(
         {"_id": auction_id, "deleted_at": 0, "status": {"$in": AUCTION_MOVES[to]}},
-        {"$set": {"status": to, f"{to}_at": now}},
+        {"$set": {"status": to, f"{to}_at": now, **(extra or {})}},
     )
     if done.modified_count != 1:
         return False

@@ -29,7 +29,8 @@ async def create(db, auction_id: str, fields: dict, now: int) -> dict:
         **fields,
         "auction_id": auction_id, "status": auction["status"], "price": 0, "leader": "",
         "leader_name": "", "bid_count": 0, "look_count": 0, "seq": 0, "deal_price": 0,
-        "end_at": auction["auction_end"], "paused_at": 0, "deleted_at": 0,
+        "end_at": auction["auction_end"], "paused_at": 0, "deleted_at": 0, "proxy_count": 0,
+        "last_bid": {},
         "created_at": now, "updated_at": now,
     }
     doc["next_min"] = doc["start_price"]
@@ -107,7 +108,8 @@ def status_event(lot: dict) -> dict:
     }
 
 
-async def move(db, events, lot_id: str, to: str, now: int, extra: dict | None = None) -> dict | None:
+async def move(db, events, lot_id: str, to: str, now: int, extra: dict | None = None,
+               actor: str = "system") -> dict | None:
     """One conditional transition; None (and no event) if it was already made."""
     lot = await db.lots.find_one_and_update(
         {"_id": lot_id, "deleted_at": 0, "status": {"$in": LOT_MOVES[to]}},
@@ -115,6 +117,6 @@ async def move(db, events, lot_id: str, to: str, now: int, extra: dict | None = 
         return_document=True,
     )
     if lot:
-        await audit.record(db, lot_id, to, now)
+        await audit.record(db, lot_id, to, now, actor=actor)
         await events.publish(status_event(lot))
     return lot

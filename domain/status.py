@@ -9,6 +9,11 @@ LOT_TEXT = {
 BID_TEXT = {"bidding": "竞价", "won": "成交", "overdue": "逾期未付款", "void": "已撤销"}
 DEPOSIT_TEXT = {"unpaid": "未支付", "paid": "支付成功"}
 DEPOSIT_KIND_TEXT = {"lot": "单品保证金", "auction": "全场保证金"}
+# What became of a paid deposit's money (an unpaid one has state "").
+DEPOSIT_STATE_TEXT = {
+    "held": "冻结中", "refunding": "退款中", "refunded": "已退还", "forfeiting": "扣除中",
+    "forfeited": "已扣除",
+}
 REFUND_TEXT = {"pending": "待退款", "done": "退款成功"}
 DEDUCTION_TEXT = {"overdue": "逾期扣款", "payment": "支付抵扣"}
 ORDER_TEXT = {"unpaid": "待支付", "to_receive": "待收货", "completed": "已完成", "overdue": "逾期未支付"}

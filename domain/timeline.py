@@ -8,6 +8,7 @@ timer that runs twice, or on two nodes, changes nothing the second time.
 from typing import NamedTuple
 
 from domain import auctions, closing, lots
+from domain.orders import Rules
 from domain.status import LOT_MOVES, LOT_OPEN
 
 
@@ -44,7 +45,7 @@ async def _move_lots(db, events, auction_id: str, to: str, now: int) -> None:
         await lots.move(db, events, lot_id, to, now)
 
 
-async def advance(db, events, auction_id: str, now: int) -> None:
+async def advance(db, events, auction_id: str, now: int, rules: Rules = Rules()) -> None:
     """Bring a session and its lots to where the clock says they should be."""
     auction = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
     if not auction:
@@ -57,15 +58,20 @@ async def advance(db, events, auction_id: str, now: int) -> None:
         await _move_lots(db, events, auction_id, "live", now)
         due = await _lot_ids(db, {"auction_id": auction_id, "deleted_at": 0, "status": "live", "end_at": {"$lte": now}})
         for lot_id in due:
-            await closing.close_lot(db, events, lot_id, now)
-    await end_if_done(db, events, auction_id, now)
+            await closing.close_lot(db, events, lot_id, now, rules)
+    await end_if_done(db, events, auction_id, now, rules)
 
 
-async def end_if_done(db, events, auction_id: str, now: int) -> bool:
-    """A session ends when its last lot has closed (and not before its end time)."""
+async def end_if_done(db, events, auction_id: str, now: int, rules: Rules = Rules()) -> bool:
+    """A session ends when its last lot has closed (and not before its end time);
+    the same write opens the settlement of the session (closing.settle_session)."""
     auction = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
     if not auction or auction["status"] != "live" or now < auction["auction_end"]:
         return False
-    if await db.lots.count_documents({"auction_id": auction_id, "deleted_at": 0, "status": {"$in": list(LOT_OPEN)}}):
+    # find_one, not count_documents: a count is a scan (mongo-subset.md 12).
+    if await db.lots.find_one({"auction_id": auction_id, "deleted_at": 0, "status": {"$in": list(LOT_OPEN)}}, {"_id": 1}):
         return False
-    return await auctions.move(db, events, auction_id, "ended", now)
+    if not await auctions.move(db, events, auction_id, "ended", now, extra={"settle": "pending"}):
+        return False
+    await closing.settle_session(db, events, auction_id, now, rules)
+    return True

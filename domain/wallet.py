@@ -6,7 +6,7 @@ and two concurrent debits can never spend the same money. Each line also has
 a unique (user_id, key): a step that is repeated (a retried refund, a
 recovery sweep) finds its line already there and changes nothing.
 """
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from domain.errors import InsufficientBalance
 
@@ -51,6 +51,32 @@ async def append(db, user_id: str, kind: str, amount: int, key: str, now: int, r
             if done:
                 return done
             # Another writer took line `seq` first: read the new tail and try again.
+
+
+async def credit_many(db, user_id: str, credits: list[tuple[str, int, str, str]], now: int) -> None:
+    """Credit several (kind, amount, key, ref) at once, each once per key: one
+    read and one write when nobody else appends meanwhile (a refund batch).
+    The lines go in in order, so a clash leaves a prefix in place and the
+    rest is tried again on the new tail."""
+    assert all(kind in KINDS and isinstance(amount, int) and amount > 0 for kind, amount, _, _ in credits)
+    todo = credits
+    while todo:
+        last = await last_line(db, user_id)
+        seq, after = (last["seq"], last["balance_after"]) if last else (0, 0)
+        batch = []
+        for kind, amount, key, ref in todo:
+            seq, after = seq + 1, after + amount
+            batch.append({"_id": f"{user_id}:{seq}", "user_id": user_id, "seq": seq, "kind": kind,
+                          "amount": amount, "balance_after": after, "key": key, "ref": ref, "created_at": now})
+        try:
+            await db.ledger.insert_many(batch, ordered=True)
+            return
+        except BulkWriteError as exc:
+            if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
+                raise
+            keys = [key for _, _, key, _ in todo]
+            done = {line["key"] async for line in db.ledger.find({"user_id": user_id, "key": {"$in": keys}}, {"key": 1})}
+            todo = [c for c in todo if c[2] not in done]
 
 
 async def lines(db, user_id: str, limit: int = 50, before_seq: int | None = None) -> list[dict]:

@@ -9,6 +9,8 @@ log = logging.getLogger("gavel.sms")
 
 
 class CodeHandler(BaseHandler):
+    bodies = {"post": schemas.CodeRequest}
+
     async def post(self):
         req = self.parse(schemas.CodeRequest)
         code = await accounts.request_code(self.db, req.phone, self.now())
@@ -19,6 +21,8 @@ class CodeHandler(BaseHandler):
 
 
 class LoginHandler(BaseHandler):
+    bodies = {"post": schemas.LoginRequest}
+
     async def post(self):
         req = self.parse(schemas.LoginRequest)
         token, user = await accounts.login(self.db, req.phone, req.code, self.now(), self.ctx.settings.start_balance)

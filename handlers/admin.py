@@ -2,7 +2,7 @@
 import os
 import secrets
 
-from domain import audit, auctions, lots
+from domain import audit, auctions, lots, refunds
 from domain.clock import to_iso
 from domain.errors import InvalidRequest, TooLarge
 from handlers import render, schemas
@@ -12,6 +12,8 @@ IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": "
 
 
 class AdminAuctionsHandler(BaseHandler):
+    bodies = {"post": schemas.AuctionCreate}
+
     async def get(self):
         self.require_operator()
         self.send({"items": [render.auction(a) for a in await auctions.list_(self.db)]})
@@ -25,6 +27,8 @@ class AdminAuctionsHandler(BaseHandler):
 
 
 class AdminAuctionHandler(BaseHandler):
+    bodies = {"put": schemas.AuctionEdit}
+
     async def get(self, auction_id):
         self.require_operator()
         doc = await auctions.get(self.db, auction_id)
@@ -42,11 +46,14 @@ class AdminAuctionHandler(BaseHandler):
         self.require_operator()
         await auctions.delete(self.db, auction_id, self.now())
         await self.ctx.timeline_changed(auction_id)
+        await refunds.refund_withdrawn(self.db, self.now())  # deposits paid for it go back
         self.set_status(204)
         self.finish()
 
 
 class AdminLotsHandler(BaseHandler):
+    bodies = {"post": schemas.LotCreate}
+
     async def post(self, auction_id):
         self.require_operator()
         req = self.parse(schemas.LotCreate)
@@ -56,6 +63,8 @@ class AdminLotsHandler(BaseHandler):
 
 
 class AdminLotHandler(BaseHandler):
+    bodies = {"put": schemas.LotEdit}
+
     async def get(self, lot_id):
         self.require_operator()
         self.send(render.lot(await lots.get(self.db, lot_id)))
@@ -71,6 +80,7 @@ class AdminLotHandler(BaseHandler):
         self.require_operator()
         doc = await lots.delete(self.db, lot_id, self.now())
         await self.ctx.timeline_changed(doc["auction_id"])
+        await refunds.refund_withdrawn(self.db, self.now())  # deposits paid for it go back
         self.set_status(204)
         self.finish()
 

@@ -21,6 +21,7 @@ def bearer_token(header: str) -> str:
 
 class BaseHandler(tornado.web.RequestHandler):
     accepts_uploads = False  # multipart routes have their own, larger limit
+    bodies: dict = {}  # method -> the pydantic model it parses, for /api/openapi.json
 
     def initialize(self, ctx):
         self.ctx = ctx

@@ -2,7 +2,8 @@
 Chinese status labels, masked bidders, no internal fields."""
 from domain.clock import to_iso
 from domain.lots import next_min
-from domain.status import AUCTION_TEXT, BID_TEXT, LOT_TEXT
+from domain.status import (AUCTION_TEXT, BID_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
+                           DEPOSIT_TEXT, LOT_TEXT, ORDER_TEXT, REFUND_TEXT)
 
 
 def user(doc: dict, balance: int) -> dict:
@@ -49,3 +50,42 @@ def bid(doc: dict) -> dict:
     return {"seq": doc["seq"], "lot_id": doc["lot_id"], "price": doc["price"],
             "bidder": doc["bidder"], "status": doc["status"], "status_text": BID_TEXT[doc["status"]],
             "created_at": to_iso(doc["created_at"])}
+
+
+def deposit(doc: dict) -> dict:
+    """A deposit with its refunds and deductions (domain.deposits.with_history)."""
+    return {
+        "id": doc["_id"], "uid": doc["uid"], "kind": doc["kind"], "kind_text": DEPOSIT_KIND_TEXT[doc["kind"]],
+        "auction_id": doc["auction_id"], "lot_id": doc["lot_id"] or None, "amount": doc["amount"],
+        "remaining": doc["remaining"], "status": doc["status"], "status_text": DEPOSIT_TEXT[doc["status"]],
+        "pay_type": doc["pay_type"], "state": doc["state"], "state_text": DEPOSIT_STATE_TEXT.get(doc["state"], ""),
+        "created_at": to_iso(doc["created_at"]), "paid_at": to_iso(doc["paid_at"]),
+        "refunds": [{"uid": r["uid"], "amount": r["amount"], "status": r["status"],
+                     "status_text": REFUND_TEXT[r["status"]], "created_at": to_iso(r["created_at"]),
+                     "done_at": to_iso(r["done_at"])} for r in doc["refunds"]],
+        "deductions": [{"kind": d["kind"], "kind_text": DEDUCTION_TEXT[d["kind"]], "amount": d["amount"],
+                        "order_id": d["order_id"], "created_at": to_iso(d["created_at"])} for d in doc["deductions"]],
+    }
+
+
+def deposit_payment(doc: dict) -> dict:
+    """The gateway payment that completes an unpaid deposit (its serial is the trade number)."""
+    return {"out_trade_no": doc["uid"], "purpose": "deposit", "amount": doc["amount"],
+            "status": "paid" if doc["status"] == "paid" else "pending", "pay_type": doc["pay_type"]}
+
+
+def order(doc: dict) -> dict:
+    return {
+        "id": doc["_id"], "order_no": doc["order_no"], "status": doc["status"],
+        "status_text": ORDER_TEXT[doc["status"]], "lot_id": doc["lot_id"], "auction_id": doc["auction_id"],
+        "title": doc["title"], "cover": doc["cover"], "price": doc["price"], "deadline": to_iso(doc["deadline"]),
+        "address": doc["address"] or None, "coupon_amount": doc["coupon_amount"],
+        "deposit_used": doc["deposit_used"], "paid_amount": doc["paid_amount"], "pay_type": doc["pay_type"],
+        "paid_at": to_iso(doc["paid_at"]), "created_at": to_iso(doc["created_at"]),
+        "round": doc["round"], "deposit_id": doc["deposit_id"],
+    }
+
+
+def order_groups(groups: dict[str, list[dict]]) -> dict:
+    """The seeds' shape: {"unpaid": {"text": "待支付", "items": [...]}, ...}."""
+    return {status: {"text": ORDER_TEXT[status], "items": [order(o) for o in items]} for status, items in groups.items()}

@@ -3,7 +3,7 @@ shape and range. Money is a strict integer number of cents (a float or a
 string is refused); times are ISO-8601 strings, turned into epoch ms."""
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, create_model
 from pydantic_core import PydanticCustomError
 
 from domain.clock import from_iso
@@ -18,7 +18,7 @@ def _time(value):
         raise PydanticCustomError("datetime_type", "not an ISO-8601 time") from None
 
 
-Time = Annotated[int, BeforeValidator(_time)]
+Time = Annotated[int, BeforeValidator(_time), WithJsonSchema({"type": "string", "format": "date-time"})]
 Cents = Annotated[int, Field(strict=True, gt=0, le=10**12)]
 CentsOrZero = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 Seconds = Annotated[int, Field(strict=True, ge=0, le=86400)]

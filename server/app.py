@@ -1,22 +1,31 @@
 """Wiring: open every connection in one place, build the application, run
 until SIGTERM/SIGINT, close everything in the reverse order."""
 import asyncio
+import gc
 import logging
 import os
 import secrets
 import signal
 import socket
+import time
 
 import orjson
 import tornado.web
 
-from domain import accounts
+from domain import accounts, bidding, deposits, proxies
 from domain.clock import SystemClock
-from handlers import accounts as account_h, admin, catalog, health
+from domain.errors import DomainError, RateLimited
+from domain.orders import Rules
+from handlers import accounts as account_h, admin, bids, catalog, deposits as deposit_h, health, orders, render, ws
+from handlers import metrics as metrics_h, openapi
 from handlers.base import NotFoundHandler
 from server import db as dbmod
 from server.broker import create_broker
+from server.counters import SessionBidCounts
 from server.embedded_store import EmbeddedStore
+from server.hub import Hub
+from server.metrics import Metrics
+from server.ratelimit import Limiter
 from server.scheduler import Timeline
 from server.settings import Settings, load_settings
 
@@ -43,8 +52,53 @@ class Context:
         self.clock = SystemClock()
         self.db = dbmod.database(client)
         self.events = EventBus(broker, node_id)
-        self.timeline = Timeline(self.db, self.events, self.clock)
+        self.timeline = Timeline(self.db, self.events, self.clock,
+                                 Rules(settings.order_pay_seconds, settings.overdue_ban_days))
+        self.hub = Hub(node_id)
+        self.sockets: set = set()
+        self.metrics = Metrics()
+        self.metrics.live(sockets=lambda: len(self.sockets), jobs=lambda: len(self.timeline.scheduler.get_jobs()),
+                          frames=lambda: self.hub.frames_pushed)
+        self.bid_counts = SessionBidCounts(self.db)
+        self.bid_cache: dict = {}    # lot facts and deposit checks that cannot change while a lot is live
+        self.user_bids = Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2)
         self.tasks: list[asyncio.Task] = []
+        self._background: set[asyncio.Task] = set()
+
+    def spawn(self, coro) -> None:
+        """Run work after the answer has gone out, keeping a reference so it finishes."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def place_bid(self, user: dict, lot_id: str, price: int, client_id: str = "") -> bidding.BidResult:
+        started = time.perf_counter()
+        try:
+            result = await self._place_bid(user, lot_id, price, client_id)
+        except DomainError as exc:
+            self.metrics.bid_refused(exc.code, time.perf_counter() - started)
+            raise
+        self.metrics.bid_accepted(time.perf_counter() - started, result.repeated)
+        return result
+
+    async def _place_bid(self, user: dict, lot_id: str, price: int, client_id: str) -> bidding.BidResult:
+        if not self.user_bids.take(user["_id"]):
+            raise RateLimited("too many bids; slow down")
+        result = await bidding.place_bid(self.db, self.events, self.bid_cache, user, lot_id, price,
+                                         self.clock.now_ms(), client_id)
+        if result.lot and result.lot.get("proxy_count") and not result.repeated:
+            self.spawn(self._settle(lot_id))
+        return result
+
+    async def set_proxy(self, user: dict, lot_id: str, max_price: int) -> dict:
+        return await proxies.set_proxy(self.db, self.events, self.bid_cache, user, lot_id, max_price,
+                                       self.clock.now_ms())
+
+    async def _settle(self, lot_id: str) -> None:
+        try:
+            await proxies.settle(self.db, self.events, self.bid_cache, lot_id, self.clock.now_ms())
+        except Exception:
+            log.exception("proxy settlement of %s failed", lot_id)
 
     async def timeline_changed(self, auction_id: str) -> None:
         """Re-arm this node's timers now, and tell the other nodes to."""
@@ -52,12 +106,30 @@ class Context:
         await self.events.publish({"type": "timeline", "auction": auction_id})
 
     async def deposit_of(self, user: dict | None, auction_id: str, lot_id: str | None):
-        return None
+        """The caller's deposit for a session or lot page, rendered; None when there is none."""
+        if not user:
+            return None
+        doc = await deposits.mine(self.db, user["_id"], auction_id, lot_id or "")
+        return render.deposit(doc) if doc else None
 
     async def on_event(self, event: dict) -> None:
         if event["type"] == "timeline":
             if event["node"] != self.node_id:
                 await self.timeline.sync_auction(event["auction"])
+        else:
+            self.hub.deliver(event)
+            if event["type"] == "bid" and event["node"] == self.node_id:
+                self.bid_counts.add(event["auction"], -1 if event["kind"] == "undo" else 1)
+
+    async def count_watchers(self) -> None:
+        """Once a second: share this node's watcher counts, announce the totals."""
+        while True:
+            await asyncio.sleep(1)
+            try:
+                await self.events.publish({"type": "watchers", "counts": self.hub.local_counts()})
+                self.hub.announce_counts()
+            except Exception:
+                log.exception("watcher counts failed")
 
     async def listen(self, ready: asyncio.Event) -> None:
         async with self.broker.subscribe(EVENTS) as messages:
@@ -73,6 +145,8 @@ def make_app(ctx: Context) -> tornado.web.Application:
     c = {"ctx": ctx}
     routes = [
         (r"/healthz", health.HealthHandler, c),
+        (r"/metrics", metrics_h.MetricsHandler, c),
+        (r"/api/openapi\.json", openapi.OpenApiHandler, c),
         (r"/api/auth/code", account_h.CodeHandler, c),
         (r"/api/auth/login", account_h.LoginHandler, c),
         (r"/api/me", account_h.MeHandler, c),
@@ -80,16 +154,30 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/auctions", catalog.AuctionsHandler, c),
         (r"/api/auctions/([0-9a-f]{1,64})", catalog.AuctionHandler, c),
         (r"/api/lots/([0-9a-f]{1,64})", catalog.LotHandler, c),
+        (r"/api/lots/([0-9a-f]{1,64})/bids", bids.BidsHandler, c),
+        (r"/api/lots/([0-9a-f]{1,64})/proxy", bids.ProxyHandler, c),
+        (r"/ws", ws.LiveSocket, c),
         (r"/api/admin/auctions", admin.AdminAuctionsHandler, c),
         (r"/api/admin/auctions/([0-9a-f]{1,64})", admin.AdminAuctionHandler, c),
         (r"/api/admin/auctions/([0-9a-f]{1,64})/lots", admin.AdminLotsHandler, c),
         (r"/api/admin/lots/([0-9a-f]{1,64})", admin.AdminLotHandler, c),
+        (r"/api/admin/lots/([0-9a-f]{1,64})/(pause|resume|undo)", bids.LotControlHandler, c),
+        (r"/api/admin/lots/([0-9a-f]{1,64})/bids", bids.AdminBidsHandler, c),
         (r"/api/admin/uploads", admin.UploadHandler, c),
         (r"/api/admin/audit", admin.AuditHandler, c),
+        (r"/api/deposits", deposit_h.DepositsHandler, c),
+        (r"/api/orders", orders.OrdersHandler, c),
+        (r"/api/orders/([0-9a-f]{1,64})", orders.OrderHandler, c),
+        (r"/api/orders/([0-9a-f]{1,64})/receive", orders.ReceiveHandler, c),
+        (r"/api/admin/deposits", deposit_h.AdminDepositsHandler, c),
+        (r"/api/admin/orders", orders.AdminOrdersHandler, c),
+        (r"/api/admin/lots/([0-9a-f]{1,64})/second-chance", orders.SecondChanceHandler, c),
         (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
         (r"/((?!api/|ws$).*)", tornado.web.StaticFileHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
     ]
-    return tornado.web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=c)
+    return tornado.web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=c,
+                                   websocket_max_message_size=ctx.settings.ws_max_message,
+                                   log_function=metrics_h.request_logger(ctx.metrics))
 
 
 def admin_token(settings: Settings) -> str:
@@ -124,17 +212,26 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         ctx.tasks.append(asyncio.create_task(ctx.listen(ready)))
         await ready.wait()
         await ctx.timeline.start()
+        ctx.tasks.append(asyncio.create_task(ctx.timeline.recover_forever(settings.recovery_interval_s)))
+        ctx.tasks.append(asyncio.create_task(ctx.count_watchers()))
+        ctx.tasks.append(asyncio.create_task(ctx.bid_counts.run()))
         app = make_app(ctx)
         server = app.listen(settings.port, settings.host, max_body_size=settings.max_upload_bytes + 65536,
                             idle_connection_timeout=120)
         port = next(iter(server._sockets.values())).getsockname()[1]
         print(f"Gavel is serving on http://127.0.0.1:{port}/  (node {node_id})", flush=True)
         print(f"Operator token: {token}", flush=True)
+        # What exists now lives for the whole run: keep the collector from
+        # re-walking it, so its pauses stay short with thousands of sockets.
+        gc.collect()
+        gc.freeze()
         await stop.wait()
         log.info("shutting down")
     finally:
         if server:
             server.stop()
+        for sock in list(ctx.sockets):
+            sock.close(1001, "server shutting down")
         ctx.timeline.stop()
         for task in ctx.tasks:
             task.cancel()

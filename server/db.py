@@ -8,14 +8,34 @@ INDEXES = {
     "ledger": [
         ([("user_id", A), ("seq", A)], {"unique": True}),
         ([("user_id", A), ("key", A)], {"unique": True}),
+        # The embedded store answers a query on `user_id` alone (a ledger's tail)
+        # only from a single-field index, not from the compound ones above.
+        ([("user_id", A)], {}),
     ],
-    "auctions": [([("status", A)], {}), ([("deleted_at", A)], {})],
-    "lots": [([("catalog_no", A)], {"unique": True}), ([("auction_id", A)], {}), ([("status", A)], {})],
+    "auctions": [([("status", A)], {}), ([("deleted_at", A)], {}), ([("settle", A)], {})],
+    "lots": [([("catalog_no", A)], {"unique": True}), ([("auction_id", A)], {}), ([("status", A)], {}),
+             ([("settle", A)], {}), ([("deleted_at", A)], {})],
     "bids": [
         ([("lot_id", A), ("seq", D)], {"unique": True}),
         ([("user_id", A), ("client_id", A)], {"unique": True}),
     ],
     "audit": [([("target", A)], {})],
+    # One paid deposit per user and lot / session: `scope` (domain/deposits.py).
+    "deposits": [
+        ([("uid", A)], {"unique": True}),
+        ([("scope", A)], {"unique": True}),
+        ([("user_id", A)], {}), ([("lot_id", A)], {}), ([("auction_id", A)], {}),
+        ([("state", A)], {}), ([("status", A)], {}),
+    ],
+    "deposit_refunds": [([("uid", A)], {"unique": True})],  # _id is the deposit's id
+    "deposit_deductions": [([("deposit_id", A)], {})],
+    # One order per lot and round: `lot_key` (domain/orders.py).
+    "orders": [
+        ([("order_no", A)], {"unique": True}),
+        ([("lot_key", A)], {"unique": True}),
+        ([("user_id", A)], {}), ([("auction_id", A)], {}), ([("lot_id", A)], {}),
+        ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}),
+    ],
 }
 
 

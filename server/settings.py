@@ -25,7 +25,8 @@ class Settings(BaseModel):
     allowed_origins: list[str] = []
     ws_max_message: int = Field(4096, gt=0)
     ws_max_buffer: int = Field(256 * 1024, gt=0)
-    bid_rate_per_second: float = Field(10, gt=0)
+    bid_rate_per_second: float = Field(10, gt=0)        # per socket and per user, burst twice that
+    ws_messages_per_second: float = Field(50, gt=0)     # any message, per socket
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     max_upload_bytes: int = Field(8 * 1024 * 1024, gt=0)
     recovery_interval_s: float = Field(60, gt=0)

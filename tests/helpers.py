@@ -1,7 +1,10 @@
 """Shared steps of the end-to-end tests, in the operator's and bidder's words."""
 import asyncio
 import time
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+
+from pymongo import AsyncMongoClient
 
 _phone = iter(range(10**9))
 
@@ -50,3 +53,32 @@ async def wait_for(fetch, predicate, timeout: float = 10, every: float = 0.05):
 
 def next_phone() -> str:
     return f"139{time.time_ns() % 10**4:04d}{next(_phone):04d}"
+
+
+async def live_lot(admin, lots: int = 1, end_in: float = 600, lot_extra: dict | None = None, **extra):
+    """A session that goes live at once, with its lots; waits until they are live."""
+    auction, created = await create_session(admin, lots=lots, preview_in=0, live_in=0.2, end_in=end_in,
+                                             lot_extra=lot_extra, **extra)
+    for lot in created:
+        await wait_for(lambda: admin.get(f"/api/lots/{lot['id']}"), lambda r: r[1]["status"] == "live", timeout=5)
+    return auction, created
+
+
+async def bidder(api, auction_id: str, lot_id: str | None = None) -> tuple[str, dict]:
+    """A logged-in user holding a paid deposit (a session deposit when lot_id is None)."""
+    token, user = await api.login(next_phone())
+    status, body = await api.post("/api/deposits", {"auction_id": auction_id, "lot_id": lot_id, "pay_type": "balance"},
+                                  token=token)
+    assert status == 201, body
+    return token, user
+
+
+@asynccontextmanager
+async def database(url: str):
+    """A database by URL (a server's: `server.env["MONGODB_URL"]`), to look
+    behind the API or set up what no route does yet."""
+    client = AsyncMongoClient(url)
+    try:
+        yield client.get_default_database()
+    finally:
+        await client.close()

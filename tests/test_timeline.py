@@ -19,8 +19,8 @@ async def watch_statuses(api, auction_id, lot_ids, until_status="ended", timeout
     seen: dict[tuple[str, str], int] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        now = int(time.time() * 1000)
         status, auction = await api.get(f"/api/auctions/{auction_id}")
+        now = int(time.time() * 1000)  # when the client learnt it
         seen.setdefault(("auction", auction["status"]), now)
         for lot in auction["lots"]:
             seen.setdefault((lot["id"], lot["status"]), now)

@@ -1,0 +1,204 @@
+"""Deposits (保证金): a lot deposit (单品) or a session deposit (全场) a bidder
+pays before bidding, held until the auction decides what happens to it
+(refunds.py gives it back, overdue.py forfeits it, an order's payment uses it).
+
+"One paid deposit per user per lot / per session" is a unique index on
+`scope` (`{user}:lot:{lot_id}` or `{user}:auction:{auction_id}`), a field
+that is always present:
+- a balance payment claims the scope with its first write (the deposit,
+  still `unpaid`), then debits the ledger (key `deposit:{id}`), then marks
+  itself paid; a second payment for the same scope is refused before any
+  money moves. A refused debit deletes the claim, so nothing changes.
+- a gateway deposit waits for its notification with a scope of its own
+  (`{scope}#{id}`), so an abandoned one never blocks paying again; it takes
+  the real scope when it is paid, and if another deposit took it meanwhile,
+  the money just received is refunded at once.
+"""
+import asyncio
+
+from pymongo.errors import DuplicateKeyError
+
+from domain import refunds, wallet
+from domain.errors import AmountMismatch, Conflict, Forbidden, InsufficientBalance, NotFound
+from domain.ids import new_id, readable_serial
+from domain.status import LOT_OPEN
+
+GATEWAYS = ("wechat", "alipay")
+STALE_CLAIM_MS = 5 * 60 * 1000  # a balance claim older than this, with no debit, was cut off by a crash
+
+
+def scope_key(user_id: str, auction_id: str, lot_id: str = "") -> str:
+    return f"{user_id}:lot:{lot_id}" if lot_id else f"{user_id}:auction:{auction_id}"
+
+
+async def covering_deposit(db, user_id: str, lot: dict) -> dict | None:
+    """The user's paid, still held deposit that lets them bid on `lot`: a lot
+    deposit for it or a session deposit for its session (the earliest paid,
+    so a deposit paid after the close never replaces the one that was bid on)."""
+    keys = [scope_key(user_id, lot["auction_id"], lot["_id"]), scope_key(user_id, lot["auction_id"])]
+    # One equality read per key, the rest checked here: the embedded store uses
+    # no index for `$in` (but on _id), may pick a less selective one, scans to sort.
+    found = await asyncio.gather(*(db.deposits.find_one({"scope": key}) for key in keys))
+    held = [d for d in found if d and d["status"] == "paid" and d["state"] == "held"]
+    return min(held, key=lambda d: d["paid_at"], default=None)
+
+
+async def _target(db, user: dict, auction_id: str, lot_id: str, now: int) -> tuple[dict, dict | None]:
+    """The session (and lot) a new deposit is for, if it may still be paid."""
+    if user.get("banned_until", 0) > now:
+        raise Forbidden("barred from bidding after an unpaid order", banned_until=user["banned_until"])
+    auction = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
+    if not auction:
+        raise NotFound("no such auction")
+    if auction["status"] == "ended":
+        raise Conflict("the session has ended")
+    if not lot_id:
+        return auction, None
+    lot = await db.lots.find_one({"_id": lot_id, "auction_id": auction_id, "deleted_at": 0})
+    if not lot:
+        raise NotFound("no such lot in this session")
+    if lot["status"] not in LOT_OPEN:
+        raise Conflict("the lot has closed")
+    return auction, lot
+
+
+async def _insert(db, doc: dict, now: int) -> dict:
+    """Insert under a fresh readable serial; a taken scope is a Conflict."""
+    while True:
+        doc["uid"] = readable_serial(now, "D")
+        try:
+            await db.deposits.insert_one(doc)
+            return doc
+        except DuplicateKeyError:
+            if await db.deposits.find_one({"scope": doc["scope"]}, {"_id": 1}):
+                raise Conflict("a deposit for this is already paid or being paid") from None
+
+
+async def create(db, user: dict, auction_id: str, lot_id: str, pay_type: str, now: int) -> dict:
+    """Pay a deposit from the balance (paid at once) or open one that a
+    gateway payment completes (`unpaid`; see `confirm_gateway_payment`)."""
+    auction, lot = await _target(db, user, auction_id, lot_id, now)
+    key = scope_key(user["_id"], auction_id, lot_id)
+    if await db.deposits.find_one({"scope": key, "status": "paid"}, {"_id": 1}):
+        raise Conflict("a deposit for this is already paid")
+    if pay_type in GATEWAYS:
+        waiting = await db.deposits.find_one({"user_id": user["_id"], "scope_key": key, "status": "unpaid",
+                                              "pay_type": pay_type})
+        if waiting:
+            return waiting
+    deposit_id, amount = new_id(), lot["deposit"] if lot else auction["deposit"]
+    doc = {
+        "_id": deposit_id, "user_id": user["_id"], "kind": "lot" if lot else "auction",
+        "auction_id": auction_id, "lot_id": lot_id or "", "amount": amount, "remaining": amount,
+        "scope": key if pay_type == "balance" else f"{key}#{deposit_id}", "scope_key": key,
+        "status": "unpaid", "pay_type": pay_type, "state": "", "forfeit_order": "", "created_at": now, "paid_at": 0,
+    }
+    await _insert(db, doc, now)
+    if pay_type in GATEWAYS:
+        return doc
+    try:
+        await wallet.append(db, user["_id"], "deposit", -doc["amount"], key=f"deposit:{deposit_id}", now=now, ref=doc["uid"])
+    except InsufficientBalance:
+        await db.deposits.delete_one({"_id": deposit_id, "status": "unpaid"})  # release the claim
+        raise
+    return await _paid(db, doc, now)
+
+
+async def _paid(db, doc: dict, now: int) -> dict:
+    """Mark a balance deposit paid once its debit is in the ledger."""
+    done = await db.deposits.find_one_and_update(
+        {"_id": doc["_id"], "status": "unpaid"},
+        {"$set": {"status": "paid", "state": "held", "paid_at": now}}, return_document=True)
+    if not done:
+        done = await db.deposits.find_one({"_id": doc["_id"]})
+    if not done:
+        # The recovery sweep released the claim while the debit was in flight: give it back.
+        await wallet.append(db, doc["user_id"], "refund", doc["amount"], key=f"refund:{doc['_id']}", now=now, ref=doc["uid"])
+        raise Conflict("the payment was interrupted; the amount was returned to the balance")
+    return await _refund_if_too_late(db, done, now)
+
+
+async def confirm_gateway_payment(db, uid: str, amount: int, now: int) -> dict:
+    """The one entry point for a verified gateway notification that a
+    deposit was paid. Idempotent: a repeated notification changes nothing."""
+    doc = await db.deposits.find_one({"uid": uid})
+    if not doc or doc["pay_type"] not in GATEWAYS:
+        raise NotFound("no such deposit payment")
+    if amount != doc["amount"]:
+        raise AmountMismatch(f"expected {doc['amount']}, notified {amount}")
+    if doc["status"] == "paid":
+        return doc
+    try:
+        done = await db.deposits.find_one_and_update(
+            {"_id": doc["_id"], "status": "unpaid"},
+            {"$set": {"status": "paid", "state": "held", "paid_at": now, "scope": doc["scope_key"]}},
+            return_document=True)
+    except DuplicateKeyError:
+        done = None
+    if done:
+        return await _refund_if_too_late(db, done, now)
+    if await db.deposits.find_one({"_id": doc["_id"], "status": "paid"}, {"_id": 1}):
+        return await db.deposits.find_one({"_id": doc["_id"]})
+    # Another deposit holds the scope (find_one_and_update answers None on a unique
+    # violation, mongo-subset.md 9): keep the money as paid and give it straight back.
+    await db.deposits.update_one({"_id": doc["_id"], "status": "unpaid"},
+                                 {"$set": {"status": "paid", "state": "held", "paid_at": now}})
+    await refunds.refund(db, doc["_id"], now)
+    return await db.deposits.find_one({"_id": doc["_id"]})
+
+
+async def _refund_if_too_late(db, doc: dict, now: int) -> dict:
+    """A deposit that became paid after its lot or session closed (or was
+    deleted) missed the refunds made then: it can no longer be bid with, so
+    it goes back at once."""
+    if doc["kind"] == "lot":
+        lot = await db.lots.find_one({"_id": doc["lot_id"]}, {"status": 1, "deleted_at": 1})
+        late = lot["deleted_at"] or lot["status"] not in LOT_OPEN
+    else:
+        auction = await db.auctions.find_one({"_id": doc["auction_id"]}, {"status": 1, "deleted_at": 1})
+        late = auction["deleted_at"] or auction["status"] == "ended"
+    if late and not await db.orders.find_one({"deposit_id": doc["_id"]}, {"_id": 1}):
+        await refunds.refund(db, doc["_id"], now)
+        return await db.deposits.find_one({"_id": doc["_id"]})
+    return doc
+
+
+async def recover_claims(db, now: int) -> None:
+    """Finish balance payments a crash cut short: debited → paid, never
+    debited (and stale) → the claim is released."""
+    async for doc in db.deposits.find({"status": "unpaid", "pay_type": "balance"}):
+        if await db.ledger.find_one({"user_id": doc["user_id"], "key": f"deposit:{doc['_id']}"}, {"_id": 1}):
+            await _paid(db, doc, now)
+        elif now - doc["created_at"] > STALE_CLAIM_MS:
+            await db.deposits.delete_one({"_id": doc["_id"], "status": "unpaid"})
+
+
+async def with_history(db, docs: list[dict]) -> list[dict]:
+    """The deposits with their refunds and deductions (api.md's deposit JSON)."""
+    ids = [d["_id"] for d in docs]
+    refunds_of: dict[str, list] = {i: [] for i in ids}
+    deductions_of: dict[str, list] = {i: [] for i in ids}
+    async for r in db.deposit_refunds.find({"_id": {"$in": ids}}):  # a refund's id is its deposit's
+        refunds_of[r["deposit_id"]].append(r)
+    async for d in db.deposit_deductions.find({"deposit_id": {"$in": ids}}):
+        deductions_of[d["deposit_id"]].append(d)
+    return [{**d, "refunds": refunds_of[d["_id"]], "deductions": deductions_of[d["_id"]]} for d in docs]
+
+
+async def of_user(db, user_id: str) -> list[dict]:
+    return await with_history(db, await db.deposits.find({"user_id": user_id}).sort("created_at", -1).to_list(None))
+
+
+async def mine(db, user_id: str, auction_id: str, lot_id: str = "") -> dict | None:
+    """What a lot or session page shows the caller: the deposit that covers
+    it (a paid one first, then a lot deposit before a session deposit)."""
+    keys = [scope_key(user_id, auction_id)] + ([scope_key(user_id, auction_id, lot_id)] if lot_id else [])
+    found = await db.deposits.find({"user_id": user_id, "scope_key": {"$in": keys}}).to_list(None)
+    if not found:
+        return None
+    best = min(found, key=lambda d: (d["status"] != "paid", d["kind"] != "lot", -d["created_at"]))
+    return (await with_history(db, [best]))[0]
+
+
+async def listing(db, query: dict, limit: int) -> list[dict]:
+    return await with_history(db, await db.deposits.find(query).sort("created_at", -1).limit(limit).to_list(None))

@@ -1,0 +1,124 @@
+"""Orders (订单): what a winner owes for a lot, from the close to receipt.
+
+One order per lot and round, guarded by a unique `lot_key` (`{lot_id}:{round}`):
+round 1 is the close, round 2, 3, … are second-chance offers to runners-up
+(overdue.py). The payment-breakdown fields are there from the start, at 0 or
+"", for the payment of an order (spec/domain.md, "Payment of an order").
+"""
+from typing import NamedTuple
+
+from pymongo.errors import DuplicateKeyError
+
+from domain import audit, bidding, deposits
+from domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from domain.ids import new_id, readable_serial
+from domain.status import ORDER_TEXT
+
+DAY_MS = 86400 * 1000
+
+
+class Rules(NamedTuple):
+    """The configurable terms (Settings): a winner's time to pay, and how long
+    a winner who let a lot go overdue is barred from bidding."""
+    pay_seconds: int = 86400
+    ban_days: float = 30
+
+    @property
+    def pay_ms(self) -> int:
+        return self.pay_seconds * 1000
+
+    @property
+    def ban_ms(self) -> int:
+        return int(self.ban_days * DAY_MS)
+
+
+async def award(db, lot: dict, rules: Rules) -> dict:
+    """The order of the lot's current round, made once: for its leader at its
+    deal price, backed by the deposit that let them bid, payable until the
+    award time (close or offer) + the pay time. The winning bid becomes `won`."""
+    key = f"{lot['_id']}:{lot['round']}"
+    order = await db.orders.find_one({"lot_key": key}) or await _create(db, lot, key, rules)
+    await audit.record(db, order["_id"], "created", order["created_at"], key=f"order:{key}",
+                       lot_id=lot["_id"], price=order["price"])
+    return order
+
+
+async def _winning_bid(db, lot: dict) -> dict | None:
+    """The leader's latest valid bid: usually the lot's last one (one read);
+    after an operator's undo, or a crash that kept it out of the history, found
+    the long way."""
+    last = await db.bids.find_one({"_id": f"{lot['_id']}:{lot['seq']}"})
+    if last and last["user_id"] == lot["leader"] and last["status"] in ("bidding", "won"):
+        return last
+    await bidding.repair_history(db, lot)
+    return await db.bids.find_one({"lot_id": lot["_id"], "user_id": lot["leader"], "status": {"$in": ["bidding", "won"]}},
+                                  sort=[("seq", -1)])
+
+
+async def _create(db, lot: dict, key: str, rules: Rules) -> dict:
+    bid = await _winning_bid(db, lot)
+    if bid:
+        await db.bids.update_one({"_id": bid["_id"], "status": "bidding"}, {"$set": {"status": "won"}})
+    deposit = await deposits.covering_deposit(db, lot["leader"], lot)
+    order = {
+        "_id": new_id(), "lot_key": key, "round": lot["round"], "user_id": lot["leader"],
+        "lot_id": lot["_id"], "auction_id": lot["auction_id"], "bid_id": bid["_id"] if bid else "",
+        "deposit_id": deposit["_id"] if deposit else "", "title": lot["title"], "cover": lot["cover"],
+        "price": lot["deal_price"], "status": "unpaid", "deadline": lot["awarded_at"] + rules.pay_ms,
+        "created_at": lot["awarded_at"], "coupon_amount": 0, "deposit_used": 0, "paid_amount": 0,
+        "pay_type": "", "paid_at": 0, "address": "", "overdue_at": 0, "forfeit": "", "received_at": 0,
+    }
+    while True:
+        order["order_no"] = readable_serial(lot["awarded_at"])
+        try:
+            await db.orders.insert_one(order)
+            return order
+        except DuplicateKeyError:
+            existing = await db.orders.find_one({"lot_key": key})
+            if existing:
+                return existing  # made meanwhile by a retry or another node; else the order_no was taken
+
+
+async def get_for(db, user: dict, order_id: str) -> dict:
+    """An order, to its buyer or an operator."""
+    order = await db.orders.find_one({"_id": order_id})
+    if not order:
+        raise NotFound("no such order")
+    if order["user_id"] != user["_id"] and user["role"] != "operator":
+        raise Forbidden("not your order")
+    return order
+
+
+async def receive(db, user: dict, order_id: str, now: int) -> dict:
+    """The buyer confirms receipt: `to_receive` → `completed`."""
+    order = await get_for(db, user, order_id)
+    if order["user_id"] != user["_id"]:
+        raise Forbidden("only the buyer confirms receipt")
+    done = await db.orders.find_one_and_update(
+        {"_id": order_id, "status": "to_receive"},
+        {"$set": {"status": "completed", "received_at": now}}, return_document=True)
+    if not done:
+        raise Conflict(f"an order can be received only while 待收货, not {ORDER_TEXT[order['status']]}")
+    await audit.record(db, order_id, "completed", now, actor=user["_id"])
+    return done
+
+
+def check_status(status: str) -> None:
+    if status and status not in ORDER_TEXT:
+        raise InvalidRequest(f"status must be one of {', '.join(ORDER_TEXT)}")
+
+
+async def of_user(db, user_id: str, status: str = "") -> dict[str, list[dict]]:
+    """The buyer's orders grouped by status, every group present (or just one)."""
+    check_status(status)
+    query = {"user_id": user_id, **({"status": status} if status else {})}
+    groups = {s: [] for s in ([status] if status else ORDER_TEXT)}
+    async for order in db.orders.find(query).sort("created_at", -1):
+        groups[order["status"]].append(order)
+    return groups
+
+
+async def listing(db, status: str, auction_id: str, limit: int) -> list[dict]:
+    check_status(status)
+    query = {**({"status": status} if status else {}), **({"auction_id": auction_id} if auction_id else {})}
+    return await db.orders.find(query).sort("created_at", -1).limit(limit).to_list(None)

@@ -1,0 +1,99 @@
+"""Overdue (逾期未付款) and the second-chance offer.
+
+At its deadline an order still `unpaid` becomes `overdue` (one conditional
+write that also opens `forfeit: "pending"` on the order); then, each step
+keyed: the winning bid `overdue`, the lot `overdue`, the backing deposit
+forfeited (a deduction of kind `overdue` for what remains of it), the buyer
+barred from bidding for a while, `total_deal` recounted, and the order's
+`forfeit: "done"`. The recovery sweep finishes whatever a crash cut short.
+
+Then the operator may offer the lot to the runner-up (second chance): a new
+round of the lot, awarded at that bidder's last bid, with its own order and
+deadline, if that bidder still holds a deposit covering the lot.
+"""
+from pymongo.errors import DuplicateKeyError
+
+from domain import audit, closing, deposits, lots, refunds
+from domain.errors import Conflict
+from domain.orders import Rules
+
+
+async def expire(db, events, order_id: str, now: int, rules: Rules) -> dict | None:
+    """Make an unpaid order overdue if its deadline has passed, or finish doing so."""
+    order = await db.orders.find_one_and_update(
+        {"_id": order_id, "status": "unpaid", "deadline": {"$lte": now}},
+        {"$set": {"status": "overdue", "overdue_at": now, "forfeit": "pending"}}, return_document=True)
+    order = order or await db.orders.find_one({"_id": order_id})
+    if not order or order["forfeit"] != "pending":
+        return order  # paid, not yet due, or already dealt with
+    at = order["overdue_at"]
+    if order["bid_id"]:
+        await db.bids.update_one({"_id": order["bid_id"], "status": "won"}, {"$set": {"status": "overdue"}})
+    lot = await db.lots.find_one({"_id": order["lot_id"]}, {"round": 1})
+    if lot and lot["round"] == order["round"]:
+        await lots.move(db, events, order["lot_id"], "overdue", at)
+    if order["deposit_id"]:
+        await forfeit(db, order["deposit_id"], order, at)
+    await db.users.update_one({"_id": order["user_id"]}, {"$max": {"banned_until": at + rules.ban_ms}})
+    await closing.recount_deals(db, order["auction_id"])
+    await audit.record(db, order_id, "overdue", at, key=f"overdue:{order_id}", deposit_id=order["deposit_id"])
+    return await db.orders.find_one_and_update({"_id": order_id, "forfeit": "pending"},
+                                               {"$set": {"forfeit": "done"}}, return_document=True) or order
+
+
+async def forfeit(db, deposit_id: str, order: dict, now: int) -> None:
+    """Keep what remains of the deposit backing an overdue order. The deposit
+    is claimed for this order first (`forfeiting`), so a session deposit
+    backing two overdue orders is deducted once, by the first."""
+    dep = await db.deposits.find_one_and_update(
+        {"_id": deposit_id, "status": "paid", "state": "held"},
+        {"$set": {"state": "forfeiting", "forfeit_order": order["_id"]}}, return_document=True)
+    dep = dep or await db.deposits.find_one({"_id": deposit_id, "state": "forfeiting", "forfeit_order": order["_id"]})
+    if not dep:
+        return  # refunded, used, or forfeited by another order
+    try:
+        await db.deposit_deductions.insert_one({
+            "_id": f"overdue:{order['_id']}", "deposit_id": deposit_id, "order_id": order["_id"],
+            "user_id": dep["user_id"], "kind": "overdue", "amount": dep["remaining"], "created_at": now})
+    except DuplicateKeyError:
+        pass  # recorded before the interruption
+    await db.deposits.update_one({"_id": deposit_id, "state": "forfeiting"},
+                                 {"$set": {"state": "forfeited", "remaining": 0, "forfeited_at": now}})
+
+
+async def finish_interrupted(db, events, now: int, rules: Rules) -> None:
+    """For the recovery sweep: overdue orders whose forfeit a crash cut short,
+    and unpaid orders whose deadline passed while no timer ran."""
+    for query in ({"forfeit": "pending"}, {"status": "unpaid", "deadline": {"$lte": now}}):  # not $or: a scan
+        async for order in db.orders.find(query, {"_id": 1}):
+            await expire(db, events, order["_id"], now, rules)
+
+
+async def second_chance(db, events, lot_id: str, operator: str, now: int, rules: Rules) -> dict:
+    """Offer an overdue lot to the best other bidder at their last bid."""
+    lot = await lots.get(db, lot_id)
+    if lot["status"] != "overdue":
+        raise Conflict("only an overdue lot can be offered to the runner-up")
+    defaulted = [o["user_id"] async for o in db.orders.find({"lot_id": lot_id}, {"user_id": 1})]
+    runner = await db.bids.find_one({"lot_id": lot_id, "status": "bidding", "user_id": {"$nin": defaulted}},
+                                    sort=[("seq", -1)])
+    if not runner:
+        raise Conflict("no other bidder to offer the lot to")
+    user = await db.users.find_one({"_id": runner["user_id"]}, {"banned_until": 1})
+    if user and user.get("banned_until", 0) > now:
+        raise Conflict("the runner-up is barred from bidding")
+    if not await deposits.covering_deposit(db, runner["user_id"], lot):
+        raise Conflict("the runner-up no longer holds a deposit for this lot")
+    offered = await db.lots.find_one_and_update(
+        {"_id": lot_id, "status": "overdue", "round": lot["round"]},
+        {"$set": {"status": "sold", "leader": runner["user_id"], "leader_name": runner["bidder"],
+                  "deal_price": runner["price"], "awarded_at": now, "round": lot["round"] + 1,
+                  "settle": "pending"}},
+        return_document=True)
+    if not offered:
+        raise Conflict("the lot changed meanwhile; look again")
+    await audit.record(db, lot_id, "second_chance", now, actor=operator, user_id=runner["user_id"], price=runner["price"])
+    order = await closing.settle_lot(db, events, lot_id, now, rules)
+    await refunds.pay_lots(db, {"_id": lot_id}, now)
+    await closing.recount_deals(db, lot["auction_id"])
+    return order or await db.orders.find_one({"lot_key": f"{lot_id}:{offered['round']}"})

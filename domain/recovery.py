@@ -1,0 +1,27 @@
+"""The recovery sweep: finish every multi-document step a crash (or a lost
+timer) interrupted. Each step it calls is keyed and conditional, so running
+the sweep while the same steps run elsewhere, or twice, changes nothing.
+It runs at start-up and every `recovery_interval_s` (server/scheduler.py)."""
+from domain import closing, deposits, overdue, refunds, timeline
+from domain.orders import Rules
+
+
+async def sweep(db, events, now: int, rules: Rules) -> int:
+    """Returns how many lot and session settlements it finished (new orders
+    may need their deadline timers)."""
+    await deposits.recover_claims(db, now)
+    finished = 0
+    async for lot in db.lots.find({"settle": "pending"}, {"_id": 1}):
+        await closing.settle_lot(db, events, lot["_id"], now, rules)
+        finished += 1
+    async for auction in db.auctions.find({"settle": "pending"}, {"_id": 1}):
+        await closing.settle_session(db, events, auction["_id"], now, rules)
+        finished += 1
+    # A session whose last lot closed while its end went unnoticed (a timer lost with a node).
+    async for auction in db.auctions.find({"status": "live", "deleted_at": 0, "auction_end": {"$lte": now}}, {"_id": 1}):
+        finished += await timeline.end_if_done(db, events, auction["_id"], now, rules)
+    await refunds.pay_lots(db, {}, now)
+    await refunds.pay_claimed(db, {}, now)
+    await refunds.refund_withdrawn(db, now)
+    await overdue.finish_interrupted(db, events, now, rules)
+    return finished

@@ -1,0 +1,36 @@
+"""Deposits (保证金): pay one from the balance or through a gateway, list
+mine; operators list everyone's."""
+from domain import deposits
+from handlers import render, schemas
+from handlers.base import BaseHandler
+
+
+class DepositsHandler(BaseHandler):
+    bodies = {"post": schemas.DepositRequest}
+
+    async def get(self):
+        """The caller's deposits, with their refunds and deductions."""
+        user = self.require_user()
+        self.send({"items": [render.deposit(d) for d in await deposits.of_user(self.db, user["_id"])]})
+
+    async def post(self):
+        """Pay a lot deposit (lot_id) or a session deposit (lot_id null): from the
+        balance at once, or `unpaid` with a gateway `payment` to complete."""
+        user = self.require_user()
+        req = self.parse(schemas.DepositRequest)
+        doc = await deposits.create(self.db, user, req.auction_id, req.lot_id or "", req.pay_type, self.now())
+        (doc,) = await deposits.with_history(self.db, [doc])
+        body = {"deposit": render.deposit(doc)}
+        if doc["pay_type"] != "balance":
+            body["payment"] = render.deposit_payment(doc)
+        self.send(body, 201)
+
+
+class AdminDepositsHandler(BaseHandler):
+    async def get(self):
+        """Every deposit, newest first; filters: auction_id, lot_id, user_id, status, state, limit."""
+        self.require_operator()
+        query = {f: v for f in ("auction_id", "lot_id", "user_id", "status", "state")
+                 if (v := self.get_query_argument(f, ""))}
+        items = await deposits.listing(self.db, query, self.query_int("limit", 100, 1, 1000))
+        self.send({"items": [{**render.deposit(d), "user_id": d["user_id"]} for d in items]})

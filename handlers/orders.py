@@ -1,0 +1,46 @@
+"""Orders (订单): the buyer's, grouped by status as the seeds' order page
+shows them, and receipt; the operators' list and the second-chance offer."""
+from domain import orders, overdue
+from handlers import render
+from handlers.base import BaseHandler
+
+
+class OrdersHandler(BaseHandler):
+    async def get(self):
+        """The caller's orders grouped by status ({"unpaid": {"text": "待支付", "items": […]}, …}); ?status= for one group."""
+        user = self.require_user()
+        groups = await orders.of_user(self.db, user["_id"], self.get_query_argument("status", ""))
+        self.send(render.order_groups(groups))
+
+
+class OrderHandler(BaseHandler):
+    async def get(self, order_id):
+        """One of the caller's orders, with the payment breakdown."""
+        user = self.require_user()
+        self.send(render.order(await orders.get_for(self.db, user, order_id)))
+
+
+class ReceiveHandler(BaseHandler):
+    async def post(self, order_id):
+        """The buyer confirms receipt: to_receive → completed."""
+        user = self.require_user()
+        self.send(render.order(await orders.receive(self.db, user, order_id, self.now())))
+
+
+class AdminOrdersHandler(BaseHandler):
+    async def get(self):
+        """Every order, newest first; filters: status, auction_id, limit."""
+        self.require_operator()
+        items = await orders.listing(self.db, self.get_query_argument("status", ""),
+                                     self.get_query_argument("auction_id", ""), self.query_int("limit", 100, 1, 1000))
+        self.send({"items": [{**render.order(o), "user_id": o["user_id"]} for o in items]})
+
+
+class SecondChanceHandler(BaseHandler):
+    async def post(self, lot_id):
+        """Offer an overdue lot to the runner-up at their last bid (a new order with its own deadline)."""
+        operator = self.require_operator()
+        order = await overdue.second_chance(self.db, self.ctx.events, lot_id, operator["_id"], self.now(),
+                                            self.ctx.timeline.rules)
+        await self.ctx.timeline_changed(order["auction_id"])  # arms the new order's deadline on every node
+        self.send({"order": render.order(order), "user_id": order["user_id"]}, 201)

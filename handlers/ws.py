@@ -1,0 +1,226 @@
+"""`/ws`: the live protocol of spec/ws.md.
+
+A socket may watch anonymously; it needs a token (in the query or a first
+`auth` message) to bid. Frames from the hub are written straight to the
+socket when nothing is queued before them (one syscall, no per-watcher
+serialisation); a watcher that stops reading fills a bounded buffer and is
+dropped with 1013 instead of slowing the others or growing memory.
+"""
+import asyncio
+import logging
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+import orjson
+from pydantic import Field, ValidationError
+from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from domain import accounts, bidding, lots
+from domain.clock import to_iso
+from domain.errors import DomainError, InvalidRequest, NotFound, RateLimited, Unauthorized
+from domain.status import LOT_TEXT
+from handlers.errors import from_validation
+from handlers.schemas import Body, Cents
+from server.hub import frame_of
+from server.ratelimit import TokenBucket
+
+log = logging.getLogger("gavel.ws")
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Subscribe(Body):
+    lot: Id | None = None
+    auction: Id | None = None
+    since: Annotated[int, Field(strict=True, ge=0)] | None = None
+
+
+class Bid(Body):
+    lot: Id
+    price: Cents
+    id: Annotated[str, Field(max_length=64)] = ""
+
+
+class Proxy(Body):
+    lot: Id
+    max_price: Cents
+    id: Annotated[str, Field(max_length=64)] = ""
+
+
+class Ping(Body):
+    t: Annotated[int, Field(strict=True)] | None = None
+
+
+class Auth(Body):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+OPS = {"subscribe": Subscribe, "unsubscribe": Subscribe, "bid": Bid, "proxy": Proxy, "ping": Ping, "auth": Auth}
+
+
+def snapshot(lot: dict, bids: list[dict], watchers: int, now: int) -> dict:
+    return {"type": "snapshot", "server_time": now, "lot": {
+        "id": lot["_id"], "auction_id": lot["auction_id"], "title": lot["title"], "status": lot["status"],
+        "status_text": LOT_TEXT[lot["status"]], "price": lot["price"], "start_price": lot["start_price"],
+        "increment": lot["increment"], "next_min": lots.next_min(lot), "leader": lot["leader_name"],
+        "bid_count": lot["bid_count"], "watchers": watchers, "end_at": to_iso(lot["end_at"]), "seq": lot["seq"]},
+        "bids": [{"seq": b["seq"], "price": b["price"], "bidder": b["bidder"], "status": b["status"],
+                  "created_at": to_iso(b["created_at"])} for b in bids]}
+
+
+class LiveSocket(WebSocketHandler):
+    def initialize(self, ctx):
+        self.ctx = ctx
+        self.user: dict | None = None
+        self.lots: set[str] = set()
+        self.auctions: set[str] = set()
+        self.stream = self.sock = None
+        self.messages = TokenBucket(ctx.settings.ws_messages_per_second, ctx.settings.ws_messages_per_second * 2)
+        self.bids = TokenBucket(ctx.settings.bid_rate_per_second, ctx.settings.bid_rate_per_second * 2)
+
+    def check_origin(self, origin: str) -> bool:
+        """Browsers send Origin: same host, or one of ALLOWED_ORIGINS."""
+        if origin in self.ctx.settings.allowed_origins:
+            return True
+        return urlparse(origin).netloc.lower() == self.request.host.lower()
+
+    async def open(self):
+        self.stream = self.ws_connection.stream
+        self.stream.max_write_buffer_size = self.ctx.settings.ws_max_buffer
+        self.sock = self.stream.socket
+        self.ctx.sockets.add(self)
+        token = self.get_query_argument("token", "")
+        if token:
+            await self._auth(token)
+
+    def on_close(self):
+        self.ctx.sockets.discard(self)
+        self.ctx.hub.forget(self, self.lots, self.auctions, self.user["_id"] if self.user else "")
+
+    # --- outgoing ------------------------------------------------------------
+    def push(self, frame: bytes) -> None:
+        """Write a pre-built frame: straight to the socket when nothing is
+        queued ahead of it, else behind the queue, within a bounded buffer."""
+        stream = self.stream
+        if stream is None or stream.closed():
+            return
+        try:
+            if not stream.writing():
+                try:
+                    sent = self.sock.send(frame)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                if sent == len(frame):
+                    return
+                frame = memoryview(frame)[sent:]
+            stream.write(frame)
+        except StreamBufferFullError:
+            asyncio.get_running_loop().call_soon(self._drop_slow)
+        except (OSError, StreamClosedError):
+            pass  # the connection is going; on_close tidies up
+
+    def _drop_slow(self) -> None:
+        if self.stream and not self.stream.closed():
+            self.stream.max_write_buffer_size = None  # room for the close frame
+            self.close(1013, "too slow: write buffer full")
+
+    def send(self, message: dict) -> None:
+        self.push(frame_of(message))
+
+    def error(self, exc: DomainError, request_id: str = "") -> None:
+        message = {"type": "error", "code": exc.code, "message": exc.message, **exc.extra}
+        if request_id:
+            message["id"] = request_id
+        self.send(message)
+
+    # --- incoming ------------------------------------------------------------
+    async def on_message(self, raw):
+        request_id = ""
+        try:
+            if not self.messages.take():
+                raise RateLimited("too many messages; slow down")
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise InvalidRequest("not JSON") from None
+            if not isinstance(data, dict):
+                raise InvalidRequest("a message must be a JSON object")
+            if isinstance(data.get("id"), str):
+                request_id = data["id"][:64]
+            op = data.get("op")
+            if op not in OPS:
+                raise InvalidRequest(f"unknown op; one of {', '.join(OPS)}")
+            try:
+                msg = OPS[op].model_validate(data)
+            except ValidationError as exc:
+                raise from_validation(exc) from None
+            await getattr(self, f"op_{op}")(msg)
+        except DomainError as exc:
+            self.error(exc, request_id)
+        except WebSocketClosedError:
+            pass
+
+    async def _auth(self, token: str) -> None:
+        user = await accounts.authenticate(self.ctx.db, token)
+        if not user:
+            raise Unauthorized("invalid token; you may watch but not bid")
+        if self.user and self.user["_id"] != user["_id"]:
+            self.ctx.hub.forget(self, (), (), self.user["_id"])
+        self.user = user
+        self.ctx.hub.add_user(self, user["_id"])
+        self.send({"type": "auth", "ok": True, "user_id": user["_id"]})
+
+    async def op_auth(self, msg: Auth) -> None:
+        await self._auth(msg.token)
+
+    async def op_ping(self, msg: Ping) -> None:
+        self.send({"type": "pong", "t": msg.t, "server_time": self.ctx.clock.now_ms()})
+
+    async def op_subscribe(self, msg: Subscribe) -> None:
+        if bool(msg.lot) == bool(msg.auction):
+            raise InvalidRequest("subscribe to exactly one of lot or auction")
+        hub = self.ctx.hub
+        if msg.auction:
+            if not await self.ctx.db.auctions.find_one({"_id": msg.auction, "deleted_at": 0}, {"_id": 1}):
+                raise NotFound("no such auction")
+            self.auctions.add(msg.auction)
+            hub.watch_auction(self, msg.auction)
+            self.send({"type": "subscribed", "auction": msg.auction})
+            return
+        if msg.since is not None and hub.can_resume(msg.lot, msg.since):
+            self.lots.add(msg.lot)
+            for frame in hub.watch_lot(self, msg.lot, msg.since):
+                self.push(frame)
+            return
+        lot = await lots.get(self.ctx.db, msg.lot)
+        recent = await bidding.history(self.ctx.db, msg.lot)
+        self.lots.add(msg.lot)
+        missed = hub.watch_lot(self, msg.lot, lot["seq"])
+        self.send(snapshot(lot, recent, hub.watcher_count(msg.lot), self.ctx.clock.now_ms()))
+        for frame in missed:
+            self.push(frame)
+
+    async def op_unsubscribe(self, msg: Subscribe) -> None:
+        if msg.lot:
+            self.lots.discard(msg.lot)
+            self.ctx.hub.unwatch_lot(self, msg.lot)
+        if msg.auction:
+            self.auctions.discard(msg.auction)
+            self.ctx.hub.unwatch_auction(self, msg.auction)
+        self.send({"type": "unsubscribed", **({"lot": msg.lot} if msg.lot else {"auction": msg.auction})})
+
+    def _bidder(self) -> dict:
+        if not self.user:
+            raise Unauthorized("authenticate to bid")
+        if not self.bids.take():
+            raise RateLimited("too many bids from this socket")
+        return self.user
+
+    async def op_bid(self, msg: Bid) -> None:
+        result = await self.ctx.place_bid(self._bidder(), msg.lot, msg.price, msg.id)
+        self.send({"type": "ack", "id": msg.id, "lot": msg.lot, "seq": result.bid["seq"],
+                   "price": result.bid["price"]})
+
+    async def op_proxy(self, msg: Proxy) -> None:
+        proxy = await self.ctx.set_proxy(self._bidder(), msg.lot, msg.max_price)
+        self.send({"type": "ack", "id": msg.id, "lot": msg.lot, "op": "proxy", "max_price": proxy["max_price"]})

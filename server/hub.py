@@ -1,0 +1,239 @@
+"""The fan-out hub: this node's WebSocket subscribers, by lot, session and user.
+
+Every node hears every event from the broker once; the hub turns it into one
+pre-built WebSocket frame and hands the same bytes to each local watcher
+(`Watcher.push`), so the cost of an event is one serialisation per node and
+one socket write per watcher. Frames of a lot are queued and flushed on the
+next turn of the loop: when events arrive faster than they can be written,
+the frames waiting are joined and each watcher gets them in one write. Bid events are delivered in `seq` order: one
+that arrives early (another node published it first) waits briefly for the
+gap to fill. Each lot keeps a bounded history of its recent bid frames, so a
+client that comes back with `since` gets what it missed replayed.
+"""
+import asyncio
+import struct
+import time
+from collections import deque
+
+import orjson
+
+from domain.clock import to_iso
+from domain.status import AUCTION_TEXT, LOT_TEXT
+
+HISTORY = 256          # bid frames kept per lot for `subscribe … since`
+GAP_WAIT_S = 0.2       # how long an early event waits for the one before it
+COUNT_TTL_S = 3.5      # a node whose watcher counts are older than this is gone
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, uncompressed server→client text frame (RFC 6455 §5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+def frame_of(message: dict) -> bytes:
+    return text_frame(orjson.dumps(message))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class LotRoom:
+    __slots__ = ("watchers", "last_seq", "pending", "history", "flush", "count_sent", "outbox")
+
+    def __init__(self):
+        self.watchers: dict = {}          # watcher -> the seq its snapshot already covers
+        self.last_seq = -1                # last bid seq delivered here (-1: none seen yet)
+        self.pending: dict[int, dict] = {}
+        self.history: deque = deque(maxlen=HISTORY)  # (seq, frame)
+        self.flush: asyncio.TimerHandle | None = None
+        self.count_sent = -1
+        self.outbox: list[tuple[int, bytes]] = []  # (seq, frame) to write; seq 0: for every watcher
+
+
+class Hub:
+    def __init__(self, node_id: str):
+        self.node_id = node_id
+        self.rooms: dict[str, LotRoom] = {}
+        self.auctions: dict[str, set] = {}
+        self.users: dict[str, set] = {}
+        self.counts: dict[str, dict[str, tuple[int, float]]] = {}  # lot -> node -> (count, seen at)
+        self.frames_pushed = 0  # bid frames handed to watchers, counted per event (read by /metrics)
+
+    # --- subscriptions -------------------------------------------------
+    def room(self, lot_id: str) -> LotRoom:
+        room = self.rooms.get(lot_id)
+        if room is None:
+            room = self.rooms[lot_id] = LotRoom()
+        return room
+
+    def watch_lot(self, watcher, lot_id: str, covered_seq: int) -> list[bytes]:
+        """Start delivering a lot's events to `watcher`, whose snapshot (or
+        replay) covers bids up to `covered_seq`. Returns the frames it still
+        needs from the history (bids delivered here after that seq)."""
+        room = self.room(lot_id)
+        if room.last_seq < 0:
+            room.last_seq = covered_seq
+        missed = [frame for seq, frame in room.history if seq > covered_seq]
+        room.watchers[watcher] = max(covered_seq, room.last_seq)
+        return missed
+
+    def can_resume(self, lot_id: str, since: int) -> bool:
+        """Whether every bid after `since` is still held here for a replay."""
+        room = self.rooms.get(lot_id)
+        if room is None or room.last_seq < since or room.pending:
+            return False
+        return room.last_seq == since or bool(room.history) and room.history[0][0] <= since + 1
+
+    def unwatch_lot(self, watcher, lot_id: str) -> None:
+        room = self.rooms.get(lot_id)
+        if room:
+            room.watchers.pop(watcher, None)
+
+    def watch_auction(self, watcher, auction_id: str) -> None:
+        self.auctions.setdefault(auction_id, set()).add(watcher)
+
+    def unwatch_auction(self, watcher, auction_id: str) -> None:
+        self.auctions.get(auction_id, set()).discard(watcher)
+
+    def add_user(self, watcher, user_id: str) -> None:
+        self.users.setdefault(user_id, set()).add(watcher)
+
+    def forget(self, watcher, lots, auctions, user_id: str = "") -> None:
+        for lot_id in lots:
+            self.unwatch_lot(watcher, lot_id)
+        for auction_id in auctions:
+            self.unwatch_auction(watcher, auction_id)
+        if user_id and user_id in self.users:
+            self.users[user_id].discard(watcher)
+            if not self.users[user_id]:
+                del self.users[user_id]
+
+    def watcher_count(self, lot_id: str) -> int:
+        fresh = time.monotonic() - COUNT_TTL_S
+        here = len(self.rooms[lot_id].watchers) if lot_id in self.rooms else 0
+        others = sum(n for node, (n, at) in self.counts.get(lot_id, {}).items() if node != self.node_id and at > fresh)
+        return here + others
+
+    # --- events from the broker -----------------------------------------
+    def deliver(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "bid":
+            self._bid(event)
+        elif kind == "status":
+            self._status(event)
+        elif kind == "auction":
+            frame = frame_of({"type": "auction", "auction": event["auction"], "status": event["status"],
+                              "status_text": AUCTION_TEXT[event["status"]], "server_time": now_ms()})
+            self._send_all(self.auctions.get(event["auction"], ()), frame)
+        elif kind == "watchers":
+            self._counts(event)
+
+    def _bid(self, event: dict) -> None:
+        room = self.room(event["lot"])
+        seq = event["seq"]
+        if room.last_seq < 0:
+            room.last_seq = seq - 1
+        if seq <= room.last_seq:
+            return  # already delivered (a replayed or duplicate publish)
+        if seq > room.last_seq + 1:
+            room.pending[seq] = event
+            if room.flush is None:
+                room.flush = asyncio.get_running_loop().call_later(GAP_WAIT_S, self._give_up_gap, event["lot"])
+            return
+        self._emit(room, event)
+        while room.last_seq + 1 in room.pending:
+            self._emit(room, room.pending.pop(room.last_seq + 1))
+        if not room.pending and room.flush:
+            room.flush.cancel()
+            room.flush = None
+
+    def _give_up_gap(self, lot_id: str) -> None:
+        """The missing event never came: deliver what we have; clients see the
+        gap in `seq` and subscribe again for a snapshot."""
+        room = self.rooms[lot_id]
+        room.flush = None
+        for seq in sorted(room.pending):
+            self._emit(room, room.pending.pop(seq))
+
+    def _emit(self, room: LotRoom, event: dict) -> None:
+        seq = event["seq"]
+        room.last_seq = seq
+        message = {"type": "bid", "lot": event["lot"], "seq": seq, "price": event["price"],
+                   "bidder": event["bidder"], "bid_count": event["bid_count"], "next_min": event["next_min"],
+                   "end_at": to_iso(event["end_at"]), "server_time": now_ms()}
+        if event["kind"] == "undo":
+            message.update(correction=True, voided_seq=event["voided_seq"])
+        frame = frame_of(message)
+        room.history.append((seq, frame))
+        self._queue(room, seq, frame)
+        self.frames_pushed += len(room.watchers) + len(self.auctions.get(event["auction"], ()))
+        if event["auction"] in self.auctions:
+            self._send_all(self.auctions[event["auction"]], frame_of({**message, "summary": True}))
+        previous = event.get("previous_leader")
+        if previous and previous != event["user"] and previous in self.users:
+            self._send_all(self.users[previous], frame_of({"type": "outbid", "lot": event["lot"],
+                                                           "price": event["price"], "seq": seq}))
+        undone = event.get("undone_user")
+        if undone and undone in self.users:
+            self._send_all(self.users[undone], frame_of({"type": "bid_undone", "lot": event["lot"],
+                                                         "seq": event["voided_seq"], "price": event["undone_price"]}))
+
+    def _status(self, event: dict) -> None:
+        frame = frame_of({"type": "status", "lot": event["lot"], "status": event["status"],
+                          "status_text": LOT_TEXT[event["status"]], "deal_price": event.get("deal_price", 0),
+                          "seq": event["seq"], "end_at": to_iso(event["end_at"]), "server_time": now_ms()})
+        room = self.rooms.get(event["lot"])
+        if room:
+            self._queue(room, 0, frame)  # behind the bids before it
+        self._send_all(self.auctions.get(event.get("auction", ""), ()), frame)
+
+    def _queue(self, room: LotRoom, seq: int, frame: bytes) -> None:
+        if not room.outbox and room.watchers:
+            asyncio.get_running_loop().call_soon(self._write_out, room)
+        if room.watchers:
+            room.outbox.append((seq, frame))
+
+    @staticmethod
+    def _write_out(room: LotRoom) -> None:
+        """One write per watcher for everything queued on the lot. A watcher
+        whose snapshot already covers some of the bids gets only the rest."""
+        outbox, room.outbox = room.outbox, []
+        lowest = min((seq for seq, _ in outbox if seq), default=1 << 62)
+        joined = b"".join(frame for _, frame in outbox)
+        for watcher, covered in list(room.watchers.items()):
+            if covered < lowest:
+                watcher.push(joined)
+            else:
+                rest = b"".join(frame for seq, frame in outbox if not seq or seq > covered)
+                if rest:
+                    watcher.push(rest)
+
+    @staticmethod
+    def _send_all(watchers, frame: bytes) -> None:
+        for watcher in list(watchers):
+            watcher.push(frame)
+
+    # --- watcher counts across nodes --------------------------------------
+    def local_counts(self) -> dict[str, int]:
+        return {lot_id: len(room.watchers) for lot_id, room in self.rooms.items() if room.watchers or room.count_sent > 0}
+
+    def _counts(self, event: dict) -> None:
+        at = time.monotonic()
+        for lot_id, count in event["counts"].items():
+            self.counts.setdefault(lot_id, {})[event["node"]] = (count, at)
+
+    def announce_counts(self) -> None:
+        """At most once a second per lot: tell local watchers the total, if it changed."""
+        for lot_id, room in self.rooms.items():
+            if not room.watchers:
+                continue
+            total = self.watcher_count(lot_id)
+            if total != room.count_sent:
+                room.count_sent = total
+                self._send_all(room.watchers, frame_of({"type": "watchers", "lot": lot_id, "count": total}))

@@ -1,0 +1,158 @@
+"""Live bidding over the WebSocket and HTTP: the rules, the fan-out, and
+what a bidder sees when things go wrong."""
+import asyncio
+
+import pytest
+
+from gavel_server import Socket
+from helpers import bidder, live_lot, next_phone, wait_for
+
+pytestmark = pytest.mark.gen_test(timeout=60)
+
+
+def of_type(kind, **match):
+    return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in match.items())
+
+
+async def watching(server, lot_id, token=""):
+    sock = await Socket.open(server.ws_url, token)
+    if token:
+        await sock.until(of_type("auth"))
+    await sock.send({"op": "subscribe", "lot": lot_id})
+    snap = await sock.until(of_type("snapshot"))
+    return sock, snap
+
+
+async def test_bid_is_acknowledged_fanned_out_and_the_previous_leader_is_outbid(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    token_a, user_a = await bidder(api, auction["id"])
+    token_b, _ = await bidder(api, auction["id"])
+    a, snap = await watching(server, lot["id"], token_a)
+    assert snap["lot"]["next_min"] == 10000 and snap["lot"]["seq"] == 0 and snap["bids"] == []
+    b, _ = await watching(server, lot["id"], token_b)
+    watcher, _ = await watching(server, lot["id"])
+
+    await a.send({"op": "bid", "lot": lot["id"], "price": 10000, "id": "a-1"})
+    ack = await a.until(of_type("ack"))
+    assert ack == {"type": "ack", "id": "a-1", "lot": lot["id"], "seq": 1, "price": 10000}
+    seen = await watcher.until(of_type("bid"))
+    assert seen["seq"] == 1 and seen["price"] == 10000 and seen["next_min"] == 11000
+    assert seen["bidder"].endswith("*") and "server_time" in seen and seen["end_at"].endswith("Z")
+
+    await b.send({"op": "bid", "lot": lot["id"], "price": 11000, "id": "b-1"})
+    assert (await b.until(of_type("ack")))["seq"] == 2
+    outbid = await a.until(of_type("outbid"))
+    assert outbid["lot"] == lot["id"] and outbid["price"] == 11000
+    assert [f["seq"] for f in [await watcher.until(of_type("bid"))]] == [2]
+
+    status, history = await api.get(f"/api/lots/{lot['id']}/bids")
+    assert [(b["seq"], b["price"]) for b in history["items"]] == [(2, 11000), (1, 10000)]
+    status, seen_lot = await api.get(f"/api/lots/{lot['id']}")
+    assert seen_lot["price"] == 11000 and seen_lot["next_min"] == 12000 and seen_lot["bid_count"] == 2
+    await wait_for(lambda: api.get(f"/api/auctions/{auction['id']}"), lambda r: r[1]["bid_count"] == 2, timeout=3)
+    for s in (a, b, watcher):
+        s.close()
+
+
+async def test_bids_that_break_a_rule_get_the_right_error_and_change_nothing(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    token, _ = await bidder(api, auction["id"])
+    sock, _ = await watching(server, lot["id"], token)
+    await sock.send({"op": "bid", "lot": lot["id"], "price": 9000, "id": "low"})
+    error = await sock.until(of_type("error"))
+    assert error["code"] == "bid_too_low" and error["id"] == "low" and error["next_min"] == 10000
+    await sock.send({"op": "bid", "lot": lot["id"], "price": 10000, "id": "ok"})
+    await sock.until(of_type("ack"))
+    await sock.send({"op": "bid", "lot": lot["id"], "price": 20000, "id": "self"})
+    assert (await sock.until(of_type("error")))["code"] == "already_leading"
+
+    no_deposit, _ = await api.login(next_phone())
+    other = await Socket.open(server.ws_url, no_deposit)
+    await other.send({"op": "bid", "lot": lot["id"], "price": 50000, "id": "x"})
+    assert (await other.until(of_type("error")))["code"] == "deposit_required"
+    anonymous = await Socket.open(server.ws_url)
+    await anonymous.send({"op": "bid", "lot": lot["id"], "price": 50000, "id": "y"})
+    assert (await anonymous.until(of_type("error")))["code"] == "unauthorized"
+    status, seen = await api.get(f"/api/lots/{lot['id']}")
+    assert seen["price"] == 10000 and seen["seq"] == 1
+    for s in (sock, other, anonymous):
+        s.close()
+
+
+async def test_bids_on_a_lot_that_is_not_live_are_refused(admin, api):
+    from helpers import create_session
+    auction, (lot,) = await create_session(admin)
+    token, _ = await bidder(api, auction["id"])
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token)
+    assert status == 409 and body["error"]["code"] == "lot_not_live"
+
+
+async def test_http_bidding_follows_the_same_rules_and_fans_out(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    token, _ = await bidder(api, auction["id"])
+    watcher, _ = await watching(server, lot["id"])
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000, "client_id": "h-1"}, token=token)
+    assert status == 201 and body["bid"]["seq"] == 1 and body["bid"]["price"] == 10000
+    assert (await watcher.until(of_type("bid")))["seq"] == 1
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10500}, token=token)
+    assert status == 409 and body["error"]["code"] == "already_leading"
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10.5}, token=token)
+    assert status == 400 and body["error"]["code"] == "invalid_request"
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token="")
+    assert status == 401
+    status, body = await api.post("/api/lots/ffff/bids", {"price": 10000}, token=token)
+    assert status == 404
+    watcher.close()
+
+
+async def test_the_same_client_id_makes_one_bid_also_after_a_reconnect(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    token, _ = await bidder(api, auction["id"])
+    sock, _ = await watching(server, lot["id"], token)
+    for _ in range(2):
+        await sock.send({"op": "bid", "lot": lot["id"], "price": 10000, "id": "same"})
+    first, second = await sock.until(of_type("ack")), await sock.until(of_type("ack"))
+    assert first == second and first["seq"] == 1
+    sock.close()
+    again, _ = await watching(server, lot["id"], token)
+    await again.send({"op": "bid", "lot": lot["id"], "price": 10000, "id": "same"})
+    assert (await again.until(of_type("ack")))["seq"] == 1
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000, "client_id": "same"}, token=token)
+    assert status == 201 and body["bid"]["seq"] == 1
+    status, history = await api.get(f"/api/lots/{lot['id']}/bids")
+    assert len(history["items"]) == 1
+    again.close()
+
+
+async def test_fifty_bidders_racing_at_each_price_level_for_twenty_rounds(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    bidders = [await bidder(api, auction["id"]) for _ in range(50)]
+    sockets = []
+    for token, _ in bidders:
+        sock, _ = await watching(server, lot["id"], token)
+        sockets.append(sock)
+    watchers = [(await watching(server, lot["id"]))[0] for _ in range(3)]
+    acked = []
+    price = 10000
+    for round_ in range(20):
+        for i, sock in enumerate(sockets):
+            await sock.send({"op": "bid", "lot": lot["id"], "price": price, "id": f"r{round_}-{i}"})
+        answers = [await sock.until(lambda f: f["type"] in ("ack", "error") and f.get("id") == f"r{round_}-{i}")
+                   for i, sock in enumerate(sockets)]
+        wins = [a for a in answers if a["type"] == "ack"]
+        assert len(wins) == 1, answers
+        assert {a["code"] for a in answers if a["type"] == "error"} <= {"bid_too_low", "already_leading", "rate_limited"}
+        acked.append(wins[0])
+        price += 1000
+        await asyncio.sleep(0.25)  # stay under the per-socket bid rate
+    assert [a["seq"] for a in acked] == list(range(1, 21))
+    assert [a["price"] for a in acked] == sorted(a["price"] for a in acked)
+    sequences = []
+    for w in watchers:
+        sequences.append([(f["seq"], f["price"]) for f in [await w.until(of_type("bid")) for _ in range(20)]])
+    assert sequences[0] == [(a["seq"], a["price"]) for a in acked]
+    assert all(s == sequences[0] for s in sequences)
+    status, history = await admin.get(f"/api/admin/lots/{lot['id']}/bids?limit=100")
+    assert [(b["seq"], b["price"]) for b in reversed(history["items"])] == sequences[0]
+    for s in sockets + watchers:
+        s.close()

@@ -1,0 +1,156 @@
+"""Crash safety of the close: every multi-document step records its progress
+on the document that owns it, the recovery sweep finishes what a crash
+interrupted, and repeating any step changes nothing."""
+import asyncio
+import signal
+import time
+
+import pytest
+
+import bulk
+from domain import deposits, overdue, recovery, refunds, wallet
+from domain.ids import new_id, readable_serial
+from domain.orders import Rules
+from gavel_server import Api
+from helpers import create_session, database, iso, next_phone, wait_for
+from server.db import ensure_indexes
+
+pytestmark = pytest.mark.gen_test(timeout=120)
+LOTS, BIDDERS_PER_LOT, BIDS_PER_LOT, USERS, DEPOSIT = 200, 5, 10, 50, 5000
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    async def publish(self, event):
+        self.events.append(event)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def test_killed_in_the_middle_of_closing_200_lots_the_restarted_server_closes_each_once(server_factory):
+    server = server_factory("crash")
+    admin = Api(server.url, server.admin_token)
+    auction, _ = await create_session(admin, lots=0)
+    async with database(server.env["MONGODB_URL"]) as db:
+        lots = await bulk.seed(db, auction["id"], LOTS, BIDDERS_PER_LOT, BIDS_PER_LOT, USERS, DEPOSIT, unsold_every=10)
+        start = time.time()
+        times = {"preview_start": iso(start), "preview_end": iso(start), "auction_start": iso(start + 0.3),
+                 "auction_end": iso(start + 1)}
+        assert (await admin.put(f"/api/admin/auctions/{auction['id']}", times))[0] == 200
+
+        closed = {"auction_id": auction["id"], "settle": {"$exists": True}}
+        while await db.lots.count_documents(closed) < 20:
+            await asyncio.sleep(0.005)
+        server.stop(sig=signal.SIGKILL)
+        unsettled = {"auction_id": auction["id"], "settle": {"$ne": "done"}}
+        assert await db.lots.count_documents(unsettled), "the close finished before the kill: nothing was interrupted"
+
+        server.restart()
+        await wait_for(lambda: db.lots.find_one(unsettled), lambda left: left is None, timeout=60, every=0.2)
+        await wait_for(lambda: db.auctions.find_one({"_id": auction["id"]}), lambda a: a.get("settle") == "done")
+        await check_closed_once(db, admin, auction["id"], lots)
+
+
+async def check_closed_once(db, admin, auction_id: str, lots: list[dict]) -> None:
+    lot_docs = {d["_id"]: d async for d in db.lots.find({"auction_id": auction_id})}
+    sold = {i for i, d in lot_docs.items() if d["status"] == "sold"}
+    assert len(sold) == LOTS - LOTS // 10 and {d["status"] for d in lot_docs.values()} == {"sold", "unsold"}
+    assert {d["settle"] for d in lot_docs.values()} == {"done"}
+    for lot in lots:
+        status, trail = await admin.get(f"/api/admin/audit?target={lot['_id']}")
+        closes = [e["action"] for e in trail["items"] if e["action"] in ("sold", "unsold")]
+        assert closes == [lot_docs[lot["_id"]]["status"]], trail
+    status, trail = await admin.get(f"/api/admin/audit?target={auction_id}")
+    assert [e["action"] for e in trail["items"]].count("ended") == 1
+
+    orders = await db.orders.find({"auction_id": auction_id}).to_list(None)
+    assert sorted(o["lot_id"] for o in orders) == sorted(sold)  # one order per sold lot, none twice
+    winners_deposits = set()
+    for order in orders:
+        lot = lot_docs[order["lot_id"]]
+        assert (order["user_id"], order["price"], order["status"]) == (lot["leader"], lot["deal_price"], "unpaid")
+        winners_deposits.add(order["deposit_id"])
+        assert (await db.bids.find_one({"_id": order["bid_id"]}))["status"] == "won"
+    assert await db.bids.count_documents({"auction_id": auction_id, "status": "won"}) == len(sold)
+
+    all_deposits = await db.deposits.find({"auction_id": auction_id}).to_list(None)
+    held = [d for d in all_deposits if d["state"] == "held"]
+    assert {d["_id"] for d in held} == winners_deposits
+    refunded = [d for d in all_deposits if d["state"] == "refunded"]
+    assert len(refunded) == len(all_deposits) - len(held) == LOTS * BIDDERS_PER_LOT - len(sold)
+    refund_records = await db.deposit_refunds.find({"deposit_id": {"$in": [d["_id"] for d in refunded]}}).to_list(None)
+    assert len(refund_records) == len(refunded) and {r["status"] for r in refund_records} == {"done"}
+    assert await db.ledger.count_documents({"kind": "refund"}) == len(refunded)  # every refund made once
+
+    held_by = {}
+    for d in held:
+        held_by[d["user_id"]] = held_by.get(d["user_id"], 0) + 1
+    for user_id in {d["user_id"] for d in all_deposits}:
+        lines = await db.ledger.find({"user_id": user_id}).sort("seq", 1).to_list(None)
+        assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+        assert sum(line["amount"] for line in lines) == lines[-1]["balance_after"]
+        assert lines[-1]["balance_after"] == bulk.OPENING - DEPOSIT * held_by.get(user_id, 0)
+
+
+async def test_the_sweep_finishes_a_balance_payment_cut_short_and_releases_a_stale_claim(mongo_base_url):
+    async with database(f"{mongo_base_url}/gavel_steps_{new_id()[:8]}") as db:
+        await ensure_indexes(db)
+        now = now_ms()
+        user = {"_id": new_id(), "phone": next_phone(), "nickname": "甲", "role": "bidder", "created_at": now,
+                "banned_until": 0}
+        await db.users.insert_one(user)
+        await wallet.append(db, user["_id"], "opening", 100000, key="opening", now=now)
+        auction = {"_id": new_id(), "status": "preview", "deleted_at": 0, "deposit": 20000}
+        await db.auctions.insert_one(auction)
+        await db.lots.insert_many([{"_id": lot, "status": "preview", "deleted_at": 0} for lot in ("a", "b")])
+        debited, stale = (claim(user["_id"], auction, now - deposits.STALE_CLAIM_MS - 1, lot) for lot in ("a", "b"))
+        await db.deposits.insert_many([debited, stale])
+        await wallet.append(db, user["_id"], "deposit", -20000, key=f"deposit:{debited['_id']}", now=now)
+        for _ in range(2):
+            await recovery.sweep(db, Recorder(), now, Rules())
+        assert (await db.deposits.find_one({"_id": debited["_id"]}))["status"] == "paid"
+        assert await db.deposits.find_one({"_id": stale["_id"]}) is None
+        assert await wallet.balance(db, user["_id"]) == 80000
+
+
+def claim(user_id: str, auction: dict, at: int, lot_id: str) -> dict:
+    """A balance deposit as `deposits.create` leaves it between its first write and the debit."""
+    key = deposits.scope_key(user_id, auction["_id"], lot_id)
+    return {"_id": new_id(), "uid": readable_serial(at, "D"), "user_id": user_id, "kind": "lot",
+            "auction_id": auction["_id"], "lot_id": lot_id, "amount": 20000, "scope": key, "scope_key": key,
+            "status": "unpaid", "pay_type": "balance", "state": "", "remaining": 20000, "forfeit_order": "",
+            "created_at": at, "paid_at": 0}
+
+
+async def test_a_refund_or_a_forfeit_repeated_changes_nothing(mongo_base_url):
+    async with database(f"{mongo_base_url}/gavel_steps_{new_id()[:8]}") as db:
+        await ensure_indexes(db)
+        now = now_ms()
+        user_id = new_id()
+        await db.users.insert_one({"_id": user_id, "banned_until": 0})
+        await wallet.append(db, user_id, "opening", 100000, key="opening", now=now)
+        auction = {"_id": new_id(), "status": "live", "deleted_at": 0, "deposit": 20000}
+        await db.auctions.insert_one(auction)
+        back, kept = ({**claim(user_id, auction, now, lot), "status": "paid", "state": "held"} for lot in ("a", "b"))
+        await db.deposits.insert_many([back, kept])
+        await db.deposits.update_one({"_id": back["_id"]}, {"$set": {"state": "refunding"}})  # interrupted
+        await asyncio.gather(*(refunds.refund(db, back["_id"], now) for _ in range(3)))
+        assert await wallet.balance(db, user_id) == 120000
+        assert await db.deposit_refunds.count_documents({"deposit_id": back["_id"]}) == 1
+
+        order = {"_id": new_id(), "user_id": user_id, "lot_id": "b", "auction_id": auction["_id"], "bid_id": "",
+                 "deposit_id": kept["_id"], "round": 1, "status": "unpaid", "deadline": now - 1, "forfeit": "",
+                 "overdue_at": 0}
+        await db.orders.insert_one(order)
+        rules = Rules(ban_days=1)
+        await asyncio.gather(*(overdue.expire(db, Recorder(), order["_id"], now, rules) for _ in range(3)))
+        await overdue.finish_interrupted(db, Recorder(), now + 1000, rules)
+        deductions = await db.deposit_deductions.find({"deposit_id": kept["_id"]}).to_list(None)
+        assert [(d["kind"], d["amount"]) for d in deductions] == [("overdue", 20000)]
+        assert (await db.orders.find_one({"_id": order["_id"]}))["forfeit"] == "done"
+        assert (await db.users.find_one({"_id": user_id}))["banned_until"] == now + 86400 * 1000
+        assert await wallet.balance(db, user_id) == 120000

@@ -1,0 +1,190 @@
+"""The close of a lot and of a session, the winner's order, its deadline and
+what follows (seeds day05 §1.2–1.4), over HTTP against a server whose
+winners have 3 seconds to pay."""
+import time
+
+import pytest
+
+from helpers import bidder, database, live_lot, ms, next_phone, wait_for
+
+pytestmark = pytest.mark.gen_test(timeout=60)
+PAY_SECONDS = 3
+
+
+@pytest.fixture(scope="module")
+def server(server_factory):
+    return server_factory("orders", ORDER_PAY_SECONDS=PAY_SECONDS)
+
+
+async def bid(api, token, lot_id, price):
+    status, body = await api.post(f"/api/lots/{lot_id}/bids", {"price": price}, token=token)
+    assert status == 201, body
+    return body["bid"]
+
+
+async def ledger(api, token):
+    return (await api.get("/api/wallet/ledger", token=token))[1]
+
+
+async def my_deposits(api, token):
+    return (await api.get("/api/deposits", token=token))[1]["items"]
+
+
+async def closed(api, lot_id, statuses=("sold", "unsold")):
+    return await wait_for(lambda: api.get(f"/api/lots/{lot_id}"), lambda r: r[1]["status"] in statuses)
+
+
+async def unpaid_order(api, token):
+    """The buyer's one unpaid order, once the close has made it."""
+    status, groups = await wait_for(lambda: api.get("/api/orders", token=token), lambda r: r[1]["unpaid"]["items"])
+    (order,) = groups["unpaid"]["items"]
+    return order
+
+
+async def balance_reaches(api, token, amount):
+    """The balance once the refunds of a close are paid out (a moment after the close)."""
+    return await wait_for(lambda: ledger(api, token), lambda book: book["balance"] == amount)
+
+
+def adds_up(book):
+    return sum(line["amount"] for line in book["items"]) == book["balance"] >= 0
+
+
+async def test_seeds_scenario_loser_refunded_at_close_and_unpaid_winner_forfeits_at_the_deadline(admin, api):
+    auction, (lot,) = await live_lot(admin, end_in=2.5)
+    token_a, _ = await bidder(api, auction["id"], lot["id"])
+    token_b, _ = await bidder(api, auction["id"], lot["id"])
+    for token in (token_a, token_b):
+        assert (await ledger(api, token))["balance"] == 100000 - 5000
+    await bid(api, token_b, lot["id"], 10000)
+    won = await bid(api, token_a, lot["id"], 11000)
+
+    status, sold = await closed(api, lot["id"])
+    assert sold["status"] == "sold" and sold["deal_price"] == 11000
+    book_b = await balance_reaches(api, token_b, 100000)
+    assert adds_up(book_b)
+    assert [(line["kind"], line["amount"]) for line in book_b["items"][:2]] == [("refund", 5000), ("deposit", -5000)]
+    (deposit_b,) = await my_deposits(api, token_b)
+    assert deposit_b["state"] == "refunded" and deposit_b["remaining"] == 0
+    assert [(r["amount"], r["status"], r["status_text"]) for r in deposit_b["refunds"]] == [(5000, "done", "退款成功")]
+
+    order = await unpaid_order(api, token_a)
+    status, groups = await api.get("/api/orders", token=token_a)
+    assert list(groups) == ["unpaid", "to_receive", "completed", "overdue"]
+    assert groups["unpaid"]["text"] == "待支付" and groups["overdue"]["items"] == []
+    assert order["price"] == 11000 and order["title"] == lot["title"] and order["status_text"] == "待支付"
+    assert abs(ms(order["deadline"]) - ms(order["created_at"]) - PAY_SECONDS * 1000) < 5
+    assert (await ledger(api, token_a))["balance"] == 95000  # A's deposit is held for the payment
+    assert (await api.get("/api/orders", token=token_b))[1]["unpaid"]["items"] == []
+
+    status, late = await wait_for(lambda: api.get(f"/api/orders/{order['id']}", token=token_a),
+                                  lambda r: r[1]["status"] == "overdue", timeout=PAY_SECONDS + 3)
+    assert late["status_text"] == "逾期未支付" and time.time() * 1000 >= ms(order["deadline"])
+    assert (await api.get(f"/api/lots/{lot['id']}"))[1]["status"] == "overdue"
+    status, bids = await api.get(f"/api/lots/{lot['id']}/bids")
+    assert [(b["seq"], b["status"]) for b in bids["items"]] == [(won["seq"], "overdue"), (1, "bidding")]
+    (deposit_a,) = await my_deposits(api, token_a)
+    assert deposit_a["state"] == "forfeited" and deposit_a["remaining"] == 0 and deposit_a["refunds"] == []
+    assert [(d["kind"], d["kind_text"], d["amount"]) for d in deposit_a["deductions"]] == [("overdue", "逾期扣款", 5000)]
+    book_a = await ledger(api, token_a)
+    assert book_a["balance"] == 95000 and adds_up(book_a)
+    assert (await api.get("/api/orders?status=overdue", token=token_a))[1] == {
+        "overdue": {"text": "逾期未支付", "items": [late]}}
+    assert (await api.get(f"/api/auctions/{auction['id']}"))[1]["total_deal"] == 0  # no longer a sale
+
+    # Beyond the seeds: the defaulter is barred from bidding, and from paying new deposits.
+    other, (next_lot,) = await live_lot(admin)
+    status, body = await api.post("/api/deposits", {"auction_id": other["id"], "pay_type": "balance"}, token=token_a)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    status, body = await api.post(f"/api/lots/{next_lot['id']}/bids", {"price": 10000}, token=token_a)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+
+
+async def test_session_deposits_go_back_at_the_end_only_to_those_who_won_nothing(admin, api, server):
+    auction, (lot1, lot2) = await live_lot(admin, lots=2, end_in=2.5)
+    token_a, user_a = await bidder(api, auction["id"])
+    token_b, user_b = await bidder(api, auction["id"])
+    token_c, _ = await bidder(api, auction["id"])
+    assert (await ledger(api, token_c))["balance"] == 0  # a session deposit is 100000 by default
+    await bid(api, token_c, lot1["id"], 10000)
+    await bid(api, token_a, lot1["id"], 12000)
+    await bid(api, token_b, lot2["id"], 10000)
+    async with database(server.env["MONGODB_URL"]) as db:  # the session's settlement is done
+        await wait_for(lambda: db.auctions.find_one({"_id": auction["id"]}), lambda a: a.get("settle") == "done")
+
+    book_c = await ledger(api, token_c)
+    assert book_c["balance"] == 100000 and adds_up(book_c) and book_c["items"][0]["kind"] == "refund"
+    for token in (token_a, token_b):
+        (held,) = await my_deposits(api, token)
+        assert held["state"] == "held" and held["remaining"] == 100000 and held["refunds"] == []
+        assert len((await api.get("/api/orders", token=token))[1]["unpaid"]["items"]) == 1
+    status, ended = await api.get(f"/api/auctions/{auction['id']}", token=token_a)
+    assert ended["status"] == "ended" and ended["total_deal"] == 22000
+    assert ended["my_deposit"]["state_text"] == "冻结中"
+
+
+async def test_orders_are_private_receipt_needs_to_receive_and_operators_see_all(admin, api, server):
+    auction, (lot,) = await live_lot(admin, end_in=1.5)
+    token, user = await bidder(api, auction["id"], lot["id"])
+    await bid(api, token, lot["id"], 10000)
+    order = await unpaid_order(api, token)
+    assert (await api.get("/api/orders?status=unpaid", token=token))[1] == {"unpaid": {"text": "待支付", "items": [order]}}
+    other, _ = await api.login(next_phone())
+
+    status, body = await api.get(f"/api/orders/{order['id']}", token=other)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+    assert (await api.post(f"/api/orders/{order['id']}/receive", token=other))[0] == 403
+    assert (await api.get("/api/orders/" + "f" * 32, token=token))[0] == 404
+    assert (await api.get("/api/orders?status=shipped", token=token))[0] == 400
+    assert (await api.get("/api/orders"))[0] == 401
+    status, body = await api.post(f"/api/orders/{order['id']}/receive", token=token)
+    assert status == 409 and body["error"]["code"] == "conflict"
+
+    # Paid (the payment of orders is a later issue): the buyer confirms receipt once.
+    async with database(server.env["MONGODB_URL"]) as db:
+        await db.orders.update_one({"_id": order["id"]}, {"$set": {"status": "to_receive"}})
+    status, done = await api.post(f"/api/orders/{order['id']}/receive", token=token)
+    assert status == 200 and done["status"] == "completed" and done["status_text"] == "已完成"
+    assert (await api.post(f"/api/orders/{order['id']}/receive", token=token))[0] == 409
+    assert (await api.get("/api/orders", token=token))[1]["completed"]["items"] == [done]
+
+    assert (await api.get("/api/admin/orders", token=token))[0] == 403
+    status, listed = await admin.get(f"/api/admin/orders?status=completed&auction_id={auction['id']}")
+    assert [(o["id"], o["user_id"]) for o in listed["items"]] == [(order["id"], user["id"])]
+    status, listed = await admin.get(f"/api/admin/deposits?lot_id={lot['id']}")
+    assert [(d["user_id"], d["kind"], d["state"]) for d in listed["items"]] == [(user["id"], "lot", "held")]
+
+
+async def test_operator_offers_an_overdue_lot_to_the_runner_up_who_still_holds_a_deposit(admin, api, server):
+    auction, (lot1, lot2) = await live_lot(admin, lots=2, end_in=2)
+    token_a, user_a = await bidder(api, auction["id"])
+    token_b, user_b = await bidder(api, auction["id"])
+    await bid(api, token_b, lot1["id"], 10000)
+    await bid(api, token_a, lot1["id"], 11000)
+    await bid(api, token_b, lot2["id"], 10000)
+    paid = await unpaid_order(api, token_b)
+    async with database(server.env["MONGODB_URL"]) as db:  # B pays for lot 2 (the payment of orders is a later issue)
+        await db.orders.update_one({"_id": paid["id"]}, {"$set": {"status": "to_receive"}})
+
+    status, body = await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance")
+    assert status == 409 and body["error"]["code"] == "conflict"  # not overdue yet
+    await closed(api, lot1["id"], ("overdue",))
+    assert (await api.post(f"/api/admin/lots/{lot1['id']}/second-chance", token=token_b))[0] == 403
+    status, offer = await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance")
+    assert status == 201 and offer["user_id"] == user_b["id"], offer
+    order = offer["order"]
+    assert order["price"] == 10000 and order["status"] == "unpaid" and order["round"] == 2
+    (session_deposit,) = await my_deposits(api, token_b)
+    assert order["deposit_id"] == session_deposit["id"] and session_deposit["state"] == "held"
+    status, lot = await api.get(f"/api/lots/{lot1['id']}")
+    assert lot["status"] == "sold" and lot["deal_price"] == 10000
+    assert (await api.get(f"/api/auctions/{auction['id']}"))[1]["total_deal"] == 20000
+    status, bids = await api.get(f"/api/lots/{lot1['id']}/bids")
+    assert [b["status"] for b in bids["items"]] == ["overdue", "won"]
+    assert (await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance"))[0] == 409  # offered already
+
+    # The offer has its own deadline; past it, the runner-up defaults like anyone.
+    status, late = await wait_for(lambda: api.get(f"/api/orders/{order['id']}", token=token_b),
+                                  lambda r: r[1]["status"] == "overdue", timeout=PAY_SECONDS + 3)
+    status, body = await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance")
+    assert status == 409 and "no other bidder" in body["error"]["message"]

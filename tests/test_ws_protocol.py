@@ -1,0 +1,83 @@
+"""The socket's edges: malformed and oversized frames, rate limits, origins,
+ping, and auth by first message."""
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from gavel_server import Socket
+from helpers import bidder, live_lot, next_phone
+from test_bidding import of_type, watching
+
+pytestmark = pytest.mark.gen_test(timeout=60)
+
+
+@pytest.mark.parametrize("frame", [
+    "not json", "[1,2]", '"text"', '{"op":"dance"}', '{"op":"bid","lot":"x","price":-5}',
+    '{"op":"bid","lot":"x","price":10.5}', '{"op":"bid","lot":"x","price":"100"}', '{"op":"subscribe"}',
+    '{"op":"subscribe","lot":"x","auction":"y"}', '{"noop":1}',
+])
+async def test_malformed_frames_get_invalid_request_and_the_socket_stays_open(server, frame):
+    sock = await Socket.open(server.ws_url)
+    await sock.conn.write_message(frame)
+    error = await sock.until(of_type("error"))
+    assert error["code"] == "invalid_request"
+    await sock.send({"op": "ping", "t": 5})
+    pong = await sock.until(of_type("pong"))
+    assert pong["t"] == 5 and pong["server_time"] > 0
+    sock.close()
+
+
+async def test_a_frame_over_four_kib_closes_the_socket_with_1009(server):
+    sock = await Socket.open(server.ws_url)
+    await sock.conn.write_message('{"op":"ping","pad":"' + "x" * 5000 + '"}')
+    assert await sock.conn.read_message() is None
+    assert sock.conn.close_code == 1009
+
+
+async def test_subscribing_to_an_unknown_lot_is_not_found(server):
+    sock = await Socket.open(server.ws_url)
+    await sock.send({"op": "subscribe", "lot": "ffff", "id": "s1"})
+    error = await sock.until(of_type("error"))
+    assert error["code"] == "not_found" and error["id"] == "s1"
+    sock.close()
+
+
+async def test_auth_by_first_message_and_bad_tokens(server, api):
+    token, user = await api.login(next_phone())
+    sock = await Socket.open(server.ws_url)
+    await sock.send({"op": "auth", "token": token})
+    assert await sock.until(of_type("auth")) == {"type": "auth", "ok": True, "user_id": user["id"]}
+    bad = await Socket.open(server.ws_url)
+    await bad.send({"op": "auth", "token": "nope"})
+    assert (await bad.until(of_type("error")))["code"] == "unauthorized"
+    sock.close()
+    bad.close()
+
+
+async def test_bidding_too_fast_is_rate_limited(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    token, _ = await bidder(api, auction["id"])
+    sock, _ = await watching(server, lot["id"], token)
+    for i in range(40):
+        await sock.send({"op": "bid", "lot": lot["id"], "price": 1000000 + i * 10000, "id": f"f{i}"})
+    answers = [await sock.until(lambda f: f["type"] in ("ack", "error") and f.get("id") == f"f{i}") for i in range(40)]
+    codes = [a.get("code", "ack") for a in answers]
+    assert "rate_limited" in codes and codes.count("rate_limited") >= 15
+    sock.close()
+
+
+async def test_a_browser_from_a_foreign_origin_is_refused(server):
+    with pytest.raises(HTTPClientError) as refused:
+        await Socket.open(server.ws_url, origin="https://evil.example")
+    assert refused.value.code == 403
+    same = await Socket.open(server.ws_url, origin=f"http://127.0.0.1:{server.port}")
+    await same.send({"op": "ping"})
+    assert (await same.until(of_type("pong")))["type"] == "pong"
+    same.close()
+
+
+async def test_an_allowed_origin_is_accepted(server_factory):
+    other = server_factory("origins", ALLOWED_ORIGINS="https://shop.example,https://m.example")
+    sock = await Socket.open(other.ws_url, origin="https://m.example")
+    await sock.send({"op": "ping"})
+    assert (await sock.until(of_type("pong")))["type"] == "pong"
+    sock.close()
