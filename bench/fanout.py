@@ -513,6 +513,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=200, help="connections a wsflood opens at a time")
     p.add_argument("--server-cpus", type=cpu_set, default={0}, help="CPUs the servers are pinned to")
     p.add_argument("--client-cpus", type=cpu_set, default={1}, help="CPUs wsflood and this driver use")
+    p.add_argument("--store-cpus", type=cpu_set, default=None,
+                   help="CPUs of Gavel's store (nx-27017), a separate service (default: the client CPUs)")
     p.add_argument("--start-price", type=int, default=10000, help="lots' start price (cents)")
     p.add_argument("--increment", type=int, default=100, help="lots' increment (cents)")
     p.add_argument("--deposit", type=int, default=100, help="Gavel session and lot deposit (cents)")

@@ -199,5 +199,5 @@ def bid_event(result: BidResult) -> dict:
     bid, lot = result.bid, result.lot
     return {"type": "bid", "lot": bid["lot_id"], "auction": bid["auction_id"], "seq": bid["seq"],
             "price": bid["price"], "bidder": bid["bidder"], "bid_count": lot["bid_count"],
-            "next_min": lot["next_min"], "end_at": lot["end_at"], "kind": bid["kind"],
+            "next_min": lot["next_min"], "end_at": lot["end_at"], "kind": bid["kind"], "at": bid["created_at"],
             "user": bid["user_id"], "previous_leader": result.previous_leader}

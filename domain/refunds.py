@@ -25,7 +25,7 @@ from pymongo.errors import BulkWriteError
 from domain import wallet
 
 BATCH = 2000  # claimed deposits per round (bounds the size of `$in` lists)
-LOT_BATCH = 100  # closed lots per round
+LOT_BATCH = 250  # closed lots per round
 
 
 async def claim(db, query: dict, now: int) -> None:

@@ -192,8 +192,13 @@ class LiveSocket(WebSocketHandler):
             for frame in hub.watch_lot(self, msg.lot, msg.since):
                 self.push(frame)
             return
-        lot = await lots.get(self.ctx.db, msg.lot)
-        recent = await bidding.history(self.ctx.db, msg.lot)
+        cached = hub.cached_snapshot(msg.lot)
+        if cached:
+            lot, recent = cached
+        else:
+            lot = await lots.get(self.ctx.db, msg.lot)
+            recent = await bidding.history(self.ctx.db, msg.lot)
+            hub.keep_snapshot(lot, recent)
         self.lots.add(msg.lot)
         missed = hub.watch_lot(self, msg.lot, lot["seq"])
         self.send(snapshot(lot, recent, hub.watcher_count(msg.lot), self.ctx.clock.now_ms()))

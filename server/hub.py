@@ -23,6 +23,8 @@ from domain.status import AUCTION_TEXT, LOT_TEXT
 HISTORY = 256          # bid frames kept per lot for `subscribe … since`
 GAP_WAIT_S = 0.2       # how long an early event waits for the one before it
 COUNT_TTL_S = 3.5      # a node whose watcher counts are older than this is gone
+SNAPSHOT_TTL_S = 1.0   # a lot read for one subscriber serves the next ones this long
+MAX_COALESCE_S = 0.02  # the longest a frame waits to be joined with the next ones
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -44,7 +46,7 @@ def now_ms() -> int:
 
 
 class LotRoom:
-    __slots__ = ("watchers", "last_seq", "pending", "history", "flush", "count_sent", "outbox")
+    __slots__ = ("watchers", "last_seq", "pending", "history", "flush", "count_sent", "outbox", "write_cost")
 
     def __init__(self):
         self.watchers: dict = {}          # watcher -> the seq its snapshot already covers
@@ -54,6 +56,7 @@ class LotRoom:
         self.flush: asyncio.TimerHandle | None = None
         self.count_sent = -1
         self.outbox: list[tuple[int, bytes]] = []  # (seq, frame) to write; seq 0: for every watcher
+        self.write_cost = 0.0  # seconds the last write to every watcher took
 
 
 class Hub:
@@ -63,6 +66,7 @@ class Hub:
         self.auctions: dict[str, set] = {}
         self.users: dict[str, set] = {}
         self.counts: dict[str, dict[str, tuple[int, float]]] = {}  # lot -> node -> (count, seen at)
+        self.snapshots: dict[str, tuple[float, dict, list]] = {}   # lot -> (read at, lot, recent bids)
         self.frames_pushed = 0  # bid frames handed to watchers, counted per event (read by /metrics)
 
     # --- subscriptions -------------------------------------------------
@@ -89,6 +93,33 @@ class Hub:
         if room is None or room.last_seq < since or room.pending:
             return False
         return room.last_seq == since or bool(room.history) and room.history[0][0] <= since + 1
+
+    def cached_snapshot(self, lot_id: str) -> tuple[dict, list] | None:
+        """A lot and its recent bids read a moment ago, if the bids after it
+        are all in the history (watch_lot replays them): ten thousand
+        subscribers to one lot then cost the store one read, not ten thousand."""
+        entry = self.snapshots.get(lot_id)
+        if entry and time.monotonic() - entry[0] < SNAPSHOT_TTL_S and self.can_resume(lot_id, entry[1]["seq"]):
+            return entry[1], entry[2]
+        return None
+
+    def keep_snapshot(self, lot: dict, recent: list) -> None:
+        self.snapshots[lot["_id"]] = (time.monotonic(), lot, recent)
+
+    def _refresh_snapshot(self, event: dict) -> None:
+        """Keep a cached snapshot current with the bid just delivered."""
+        entry = self.snapshots.get(event["lot"])
+        if not entry:
+            return
+        if event["kind"] == "undo" or entry[1]["seq"] != event["seq"] - 1:
+            del self.snapshots[event["lot"]]  # a correction rewrites the history: read it again
+            return
+        lot = {**entry[1], "seq": event["seq"], "price": event["price"], "leader": event["user"],
+               "leader_name": event["bidder"], "next_min": event["next_min"], "bid_count": event["bid_count"],
+               "end_at": event["end_at"]}
+        bid = {"seq": event["seq"], "price": event["price"], "bidder": event["bidder"], "status": "bidding",
+               "created_at": event["at"]}
+        self.snapshots[event["lot"]] = (entry[0], lot, [bid, *entry[2][:19]])
 
     def unwatch_lot(self, watcher, lot_id: str) -> None:
         room = self.rooms.get(lot_id)
@@ -172,6 +203,7 @@ class Hub:
         frame = frame_of(message)
         room.history.append((seq, frame))
         self._queue(room, seq, frame)
+        self._refresh_snapshot(event)
         self.frames_pushed += len(room.watchers) + len(self.auctions.get(event["auction"], ()))
         if event["auction"] in self.auctions:
             self._send_all(self.auctions[event["auction"]], frame_of({**message, "summary": True}))
@@ -185,6 +217,7 @@ class Hub:
                                                          "seq": event["voided_seq"], "price": event["undone_price"]}))
 
     def _status(self, event: dict) -> None:
+        self.snapshots.pop(event["lot"], None)
         frame = frame_of({"type": "status", "lot": event["lot"], "status": event["status"],
                           "status_text": LOT_TEXT[event["status"]], "deal_price": event.get("deal_price", 0),
                           "seq": event["seq"], "end_at": to_iso(event["end_at"]), "server_time": now_ms()})
@@ -194,15 +227,23 @@ class Hub:
         self._send_all(self.auctions.get(event.get("auction", ""), ()), frame)
 
     def _queue(self, room: LotRoom, seq: int, frame: bytes) -> None:
-        if not room.outbox and room.watchers:
-            asyncio.get_running_loop().call_soon(self._write_out, room)
-        if room.watchers:
-            room.outbox.append((seq, frame))
+        """Writing to every watcher costs about as much for several frames as
+        for one (the kernel's loopback send is most of it), so a lot whose
+        last write-out was long waits a quarter of that, at most
+        MAX_COALESCE_S, for more frames to join: cheap lots write at once,
+        crowded ones trade a little latency for throughput."""
+        if not room.watchers:
+            return
+        if not room.outbox:
+            delay = min(room.write_cost / 4, MAX_COALESCE_S)
+            asyncio.get_running_loop().call_later(delay, self._write_out, room)
+        room.outbox.append((seq, frame))
 
     @staticmethod
     def _write_out(room: LotRoom) -> None:
         """One write per watcher for everything queued on the lot. A watcher
         whose snapshot already covers some of the bids gets only the rest."""
+        started = time.perf_counter()
         outbox, room.outbox = room.outbox, []
         lowest = min((seq for seq, _ in outbox if seq), default=1 << 62)
         joined = b"".join(frame for _, frame in outbox)
@@ -213,6 +254,7 @@ class Hub:
                 rest = b"".join(frame for seq, frame in outbox if not seq or seq > covered)
                 if rest:
                     watcher.push(rest)
+        room.write_cost = time.perf_counter() - started
 
     @staticmethod
     def _send_all(watchers, frame: bytes) -> None:

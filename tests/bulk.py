@@ -2,17 +2,12 @@
 and bids written straight into the database in the shapes the code writes,
 for the crash test of the close and for bench/close_bench.py. Lots are made
 by the domain's own `lots.create`; everything else in bulk."""
-import time
-
 from domain import deposits, lots as lots_mod
 from domain.accounts import masked_name
+from domain.clock import SystemClock
 from domain.ids import new_id
 
 OPENING = 10_000_000
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 async def seed(db, auction_id: str, lots: int, bidders_per_lot: int, bids_per_lot: int, users: int,
@@ -20,7 +15,7 @@ async def seed(db, auction_id: str, lots: int, bidders_per_lot: int, bids_per_lo
     """Lots of a session that is still `scheduled`, each with `bidders_per_lot`
     paid lot deposits and `bids_per_lot` bids (the last bidder leads). With
     `unsold_every` = n, one lot in n has a reserve just above its price."""
-    now = _now()
+    now = SystemClock().now_ms()
     made = [await lots_mod.create(db, auction_id, {"title": f"拍品{i}", "start_price": 10000, "increment": 1000,
                                                    "deposit": deposit}, now) for i in range(lots)]
     prefix = phone_prefix or f"1{now % 10**6:06d}"

@@ -9,26 +9,16 @@ import pytest
 
 import bulk
 from domain import deposits, overdue, recovery, refunds, wallet
+from domain.clock import SystemClock
 from domain.ids import new_id, readable_serial
 from domain.orders import Rules
 from gavel_server import Api
 from helpers import create_session, database, iso, next_phone, wait_for
 from server.db import ensure_indexes
+from test_timeline import Recorder
 
 pytestmark = pytest.mark.gen_test(timeout=120)
 LOTS, BIDDERS_PER_LOT, BIDS_PER_LOT, USERS, DEPOSIT = 200, 5, 10, 50, 5000
-
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    async def publish(self, event):
-        self.events.append(event)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def test_killed_in_the_middle_of_closing_200_lots_the_restarted_server_closes_each_once(server_factory):
@@ -99,7 +89,7 @@ async def check_closed_once(db, admin, auction_id: str, lots: list[dict]) -> Non
 async def test_the_sweep_finishes_a_balance_payment_cut_short_and_releases_a_stale_claim(mongo_base_url):
     async with database(f"{mongo_base_url}/gavel_steps_{new_id()[:8]}") as db:
         await ensure_indexes(db)
-        now = now_ms()
+        now = SystemClock().now_ms()
         user = {"_id": new_id(), "phone": next_phone(), "nickname": "甲", "role": "bidder", "created_at": now,
                 "banned_until": 0}
         await db.users.insert_one(user)
@@ -129,7 +119,7 @@ def claim(user_id: str, auction: dict, at: int, lot_id: str) -> dict:
 async def test_a_refund_or_a_forfeit_repeated_changes_nothing(mongo_base_url):
     async with database(f"{mongo_base_url}/gavel_steps_{new_id()[:8]}") as db:
         await ensure_indexes(db)
-        now = now_ms()
+        now = SystemClock().now_ms()
         user_id = new_id()
         await db.users.insert_one({"_id": user_id, "banned_until": 0})
         await wallet.append(db, user_id, "opening", 100000, key="opening", now=now)

@@ -1,12 +1,12 @@
 """Deposits (保证金): paid from the balance at once or through a gateway,
 one per user and lot / session, refused cleanly with nothing changed."""
 import asyncio
-import time
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from domain import deposits
+from domain.clock import SystemClock
 from domain.errors import AmountMismatch
 from gavel_server import Api
 from helpers import create_session, database, next_phone
@@ -121,9 +121,9 @@ async def test_a_gateway_deposit_waits_for_its_notification_and_is_paid_once(adm
     uid = body["deposit"]["uid"]
     async with database(server.env["MONGODB_URL"]) as db:
         with pytest.raises(AmountMismatch):
-            await deposits.confirm_gateway_payment(db, uid, 4999, int(time.time() * 1000))
+            await deposits.confirm_gateway_payment(db, uid, 4999, SystemClock().now_ms())
         for _ in range(2):  # a notification delivered twice
-            paid = await deposits.confirm_gateway_payment(db, uid, 5000, int(time.time() * 1000))
+            paid = await deposits.confirm_gateway_payment(db, uid, 5000, SystemClock().now_ms())
             assert paid["status"] == "paid" and paid["state"] == "held"
     assert (await wallet(api, token))[0] == 100000  # the money came through the gateway
     assert (await pay(api, token, auction["id"], lot["id"]))[0] == 409
@@ -136,7 +136,7 @@ async def test_a_second_gateway_payment_for_a_deposit_already_paid_is_refunded_a
     assert (await pay(api, token, auction["id"]))[0] == 201  # meanwhile paid from the balance
     async with database(server.env["MONGODB_URL"]) as db:
         late = await deposits.confirm_gateway_payment(db, pending["payment"]["out_trade_no"], 100000,
-                                                      int(time.time() * 1000))
+                                                      SystemClock().now_ms())
     assert late["status"] == "paid" and late["state"] == "refunded"
     items = (await api.get("/api/deposits", token=token))[1]["items"]
     refunded = next(d for d in items if d["id"] == late["_id"])
