@@ -1,11 +1,12 @@
 """The close of a lot and of a session, the winner's order, its deadline and
-what follows (seeds day05 §1.2–1.4), over HTTP against a server whose
-winners have 3 seconds to pay."""
+what follows (seeds day05 §1.2–1.4), over HTTP and the WebSocket, against a
+server whose winners have 3 seconds to pay."""
 import time
 
 import pytest
 
 from helpers import bidder, database, live_lot, ms, next_phone, wait_for
+from test_bidding import of_type, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 PAY_SECONDS = 3
@@ -50,14 +51,23 @@ def adds_up(book):
     return sum(line["amount"] for line in book["items"]) == book["balance"] >= 0
 
 
-async def test_seeds_scenario_loser_refunded_at_close_and_unpaid_winner_forfeits_at_the_deadline(admin, api):
+async def test_seeds_scenario_loser_refunded_at_close_and_unpaid_winner_forfeits_at_the_deadline(admin, api, server):
     auction, (lot,) = await live_lot(admin, end_in=2.5)
     token_a, _ = await bidder(api, auction["id"], lot["id"])
     token_b, _ = await bidder(api, auction["id"], lot["id"])
     for token in (token_a, token_b):
         assert (await ledger(api, token))["balance"] == 100000 - 5000
-    await bid(api, token_b, lot["id"], 10000)
-    won = await bid(api, token_a, lot["id"], 11000)
+    # Both bid over the socket, as the mini-program does; a third person watches.
+    socket_a, _ = await watching(server, lot["id"], token_a)
+    socket_b, _ = await watching(server, lot["id"], token_b)
+    watcher, _ = await watching(server, lot["id"])
+    await socket_b.send({"op": "bid", "lot": lot["id"], "price": 10000, "id": "b1"})
+    assert (await socket_b.until(of_type("ack")))["seq"] == 1
+    await socket_a.send({"op": "bid", "lot": lot["id"], "price": 11000, "id": "a1"})
+    won = await socket_a.until(of_type("ack"))
+    assert (await socket_b.until(of_type("outbid")))["price"] == 11000
+    sold_event = await watcher.until(of_type("status", status="sold"))
+    assert sold_event["deal_price"] == 11000 and sold_event["status_text"] == "成交"
 
     status, sold = await closed(api, lot["id"])
     assert sold["status"] == "sold" and sold["deal_price"] == 11000
@@ -80,6 +90,9 @@ async def test_seeds_scenario_loser_refunded_at_close_and_unpaid_winner_forfeits
     status, late = await wait_for(lambda: api.get(f"/api/orders/{order['id']}", token=token_a),
                                   lambda r: r[1]["status"] == "overdue", timeout=PAY_SECONDS + 3)
     assert late["status_text"] == "逾期未支付" and time.time() * 1000 >= ms(order["deadline"])
+    assert (await watcher.until(of_type("status", status="overdue")))["status_text"] == "逾期未支付"
+    for sock in (socket_a, socket_b, watcher):
+        sock.close()
     assert (await api.get(f"/api/lots/{lot['id']}"))[1]["status"] == "overdue"
     status, bids = await api.get(f"/api/lots/{lot['id']}/bids")
     assert [(b["seq"], b["status"]) for b in bids["items"]] == [(won["seq"], "overdue"), (1, "bidding")]
