@@ -50,7 +50,7 @@ def close_code(sock: socket.socket, timeout: float = 15) -> int | None:
             if not chunk:
                 return None
             buf += chunk
-            while len(buf) >= 2:
+            while len(buf) >= 10:
                 opcode, n = buf[0] & 0x0F, buf[1] & 0x7F
                 start = 2
                 if n == 126:
