@@ -2,7 +2,7 @@
 timer) interrupted. Each step it calls is keyed and conditional, so running
 the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/scheduler.py)."""
-from domain import closing, deposits, overdue, refunds, timeline
+from domain import bidding, closing, deposits, overdue, refunds, timeline
 from domain.orders import Rules
 
 
@@ -10,6 +10,9 @@ async def sweep(db, events, now: int, rules: Rules) -> int:
     """Returns how many lot and session settlements it finished (new orders
     may need their deadline timers)."""
     await deposits.recover_claims(db, now)
+    for status in ("live", "paused"):  # a bid accepted on the lot but cut off before the history
+        async for lot in db.lots.find({"status": status, "seq": {"$gt": 0}}):
+            await bidding.repair_history(db, lot)
     finished = 0
     async for lot in db.lots.find({"settle": "pending"}, {"_id": 1}):
         await closing.settle_lot(db, events, lot["_id"], now, rules)

@@ -13,7 +13,7 @@ from domain.clock import SystemClock
 from domain.ids import new_id, readable_serial
 from domain.orders import Rules
 from gavel_server import Api
-from helpers import create_session, database, iso, next_phone, wait_for
+from helpers import bidder, create_session, database, iso, live_lot, next_phone, wait_for
 from server.db import ensure_indexes
 from test_timeline import Recorder
 
@@ -144,3 +144,17 @@ async def test_a_refund_or_a_forfeit_repeated_changes_nothing(mongo_base_url):
         assert (await db.orders.find_one({"_id": order["_id"]}))["forfeit"] == "done"
         assert (await db.users.find_one({"_id": user_id}))["banned_until"] == now + 86400 * 1000
         assert await wallet.balance(db, user_id) == 120000
+
+
+async def test_the_sweep_writes_back_a_bid_a_crash_kept_out_of_the_history(admin, api, server):
+    """The lot took the bid (seq, price, last bid) but the process died before
+    the bid document was written: the sweep restores it from the lot."""
+    auction, (lot,) = await live_lot(admin)
+    token, _ = await bidder(api, auction["id"])
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token))[0] == 201
+    async with database(server.env["MONGODB_URL"]) as db:
+        await db.bids.delete_one({"_id": f"{lot['id']}:1"})  # as if the insert never happened
+        assert (await api.get(f"/api/lots/{lot['id']}/bids"))[1]["items"] == []
+        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
+    status, history = await api.get(f"/api/lots/{lot['id']}/bids")
+    assert [(b["seq"], b["price"], b["status"]) for b in history["items"]] == [(1, 10000, "bidding")]
