@@ -161,3 +161,17 @@ async def test_upload_that_is_not_an_image_is_refused(admin):
     body, ctype = multipart("evil.png", b"<html>not an image</html>")
     status, answer = await admin.call("POST", "/api/admin/uploads", raw=body, headers={"Content-Type": ctype})
     assert status == 400 and answer["error"]["code"] == "invalid_request"
+
+
+async def test_a_live_session_and_its_lots_can_no_longer_be_edited_or_deleted(admin):
+    from helpers import live_lot
+    auction, (lot,) = await live_lot(admin)
+    for method, path, body in (("PUT", f"/api/admin/auctions/{auction['id']}", {"title": "late"}),
+                               ("DELETE", f"/api/admin/auctions/{auction['id']}", None),
+                               ("POST", f"/api/admin/auctions/{auction['id']}/lots", lot_body()),
+                               ("PUT", f"/api/admin/lots/{lot['id']}", {"start_price": 1}),
+                               ("DELETE", f"/api/admin/lots/{lot['id']}", None)):
+        status, answer = await admin.call(method, path, body)
+        assert status == 409 and answer["error"]["code"] == "conflict", (method, path, answer)
+    status, seen = await admin.get(f"/api/admin/auctions/{auction['id']}")
+    assert seen["title"] == "第1场" and seen["status"] == "live" and seen["lots"][0]["start_price"] == 10000
