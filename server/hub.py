@@ -46,7 +46,8 @@ def now_ms() -> int:
 
 
 class LotRoom:
-    __slots__ = ("watchers", "last_seq", "pending", "history", "flush", "count_sent", "outbox", "write_cost")
+    __slots__ = ("watchers", "last_seq", "pending", "history", "flush", "count_sent", "outbox", "write_cost",
+                 "written_at")
 
     def __init__(self):
         self.watchers: dict = {}          # watcher -> the seq its snapshot already covers
@@ -57,6 +58,7 @@ class LotRoom:
         self.count_sent = -1
         self.outbox: list[tuple[int, bytes]] = []  # (seq, frame) to write; seq 0: for every watcher
         self.write_cost = 0.0  # seconds the last write to every watcher took
+        self.written_at = 0.0  # when it ended (perf_counter)
 
 
 class Hub:
@@ -228,14 +230,15 @@ class Hub:
 
     def _queue(self, room: LotRoom, seq: int, frame: bytes) -> None:
         """Writing to every watcher costs about as much for several frames as
-        for one (the kernel's loopback send is most of it), so a lot whose
-        last write-out was long waits a quarter of that, at most
-        MAX_COALESCE_S, for more frames to join: cheap lots write at once,
-        crowded ones trade a little latency for throughput."""
+        for one (the kernel's loopback send is most of it), so a lot that is
+        kept busy (its last write-out ended less than two write-outs ago)
+        waits a quarter of a write-out, at most MAX_COALESCE_S, for more
+        frames to join; a lot with time to spare writes at once."""
         if not room.watchers:
             return
         if not room.outbox:
-            delay = min(room.write_cost / 4, MAX_COALESCE_S)
+            busy = time.perf_counter() - room.written_at < 2 * room.write_cost
+            delay = min(room.write_cost / 4, MAX_COALESCE_S) if busy else 0
             asyncio.get_running_loop().call_later(delay, self._write_out, room)
         room.outbox.append((seq, frame))
 
@@ -254,7 +257,8 @@ class Hub:
                 rest = b"".join(frame for seq, frame in outbox if not seq or seq > covered)
                 if rest:
                     watcher.push(rest)
-        room.write_cost = time.perf_counter() - started
+        room.written_at = time.perf_counter()
+        room.write_cost = room.written_at - started
 
     @staticmethod
     def _send_all(watchers, frame: bytes) -> None:
