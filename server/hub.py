@@ -25,6 +25,7 @@ GAP_WAIT_S = 0.2       # how long an early event waits for the one before it
 COUNT_TTL_S = 3.5      # a node whose watcher counts are older than this is gone
 SNAPSHOT_TTL_S = 1.0   # a lot read for one subscriber serves the next ones this long
 MAX_COALESCE_S = 0.02  # the longest a frame waits to be joined with the next ones
+IDLE_ROOM_S = 600      # a lot nobody here watches, quiet this long, is forgotten (a later `since` gets a snapshot)
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -47,7 +48,7 @@ def now_ms() -> int:
 
 class LotRoom:
     __slots__ = ("watchers", "last_seq", "pending", "history", "flush", "count_sent", "outbox", "write_cost",
-                 "written_at")
+                 "written_at", "active_at")
 
     def __init__(self):
         self.watchers: dict = {}          # watcher -> the seq its snapshot already covers
@@ -59,6 +60,7 @@ class LotRoom:
         self.outbox: list[tuple[int, bytes]] = []  # (seq, frame) to write; seq 0: for every watcher
         self.write_cost = 0.0  # seconds the last write to every watcher took
         self.written_at = 0.0  # when it ended (perf_counter)
+        self.active_at = time.monotonic()  # last bid or last watcher leaving
 
 
 class Hub:
@@ -127,12 +129,17 @@ class Hub:
         room = self.rooms.get(lot_id)
         if room:
             room.watchers.pop(watcher, None)
+            room.active_at = time.monotonic()
 
     def watch_auction(self, watcher, auction_id: str) -> None:
         self.auctions.setdefault(auction_id, set()).add(watcher)
 
     def unwatch_auction(self, watcher, auction_id: str) -> None:
-        self.auctions.get(auction_id, set()).discard(watcher)
+        watchers = self.auctions.get(auction_id)
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del self.auctions[auction_id]
 
     def add_user(self, watcher, user_id: str) -> None:
         self.users.setdefault(user_id, set()).add(watcher)
@@ -169,6 +176,7 @@ class Hub:
 
     def _bid(self, event: dict) -> None:
         room = self.room(event["lot"])
+        room.active_at = time.monotonic()
         seq = event["seq"]
         if room.last_seq < 0:
             room.last_seq = seq - 1
@@ -275,7 +283,15 @@ class Hub:
             self.counts.setdefault(lot_id, {})[event["node"]] = (count, at)
 
     def announce_counts(self) -> None:
-        """At most once a second per lot: tell local watchers the total, if it changed."""
+        """At most once a second per lot: tell local watchers the total, if it
+        changed. Also forgets the lots nobody here has watched for a while,
+        so a node's memory follows what is live, not all it has ever seen."""
+        idle = time.monotonic() - IDLE_ROOM_S
+        for lot_id in [k for k, r in self.rooms.items()
+                       if not r.watchers and not r.pending and not r.outbox and r.active_at < idle]:
+            del self.rooms[lot_id]
+            self.snapshots.pop(lot_id, None)
+            self.counts.pop(lot_id, None)
         for lot_id, room in self.rooms.items():
             if not room.watchers:
                 continue

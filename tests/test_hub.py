@@ -1,0 +1,92 @@
+"""The fan-out hub on its own, with watchers that record what they are sent:
+seq order across nodes, joined writes, and forgetting quiet lots."""
+import asyncio
+
+import orjson
+import pytest
+
+from server import hub as hubmod
+from server.hub import Hub
+
+pytestmark = pytest.mark.gen_test(timeout=10)
+
+
+class Recorder:
+    def __init__(self):
+        self.writes: list[bytes] = []
+
+    def push(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def frames(self) -> list[dict]:
+        """Split the written bytes back into the JSON of each frame (short frames only)."""
+        out, data = [], b"".join(self.writes)
+        while data:
+            n = data[1] & 0x7F
+            start = 2 if n < 126 else 4
+            n = n if n < 126 else int.from_bytes(data[2:4], "big")
+            out.append(orjson.loads(data[start:start + n]))
+            data = data[start + n:]
+        return out
+
+
+def bid(seq: int, lot: str = "L") -> dict:
+    return {"type": "bid", "lot": lot, "auction": "A", "seq": seq, "price": 100 * seq, "bidder": "张*",
+            "bid_count": seq, "next_min": 100 * seq + 10, "end_at": 1_800_000_000_000, "kind": "bid",
+            "at": 1_700_000_000_000, "user": f"u{seq % 2}", "previous_leader": f"u{(seq + 1) % 2}" if seq > 1 else ""}
+
+
+async def settle():
+    await asyncio.sleep(hubmod.MAX_COALESCE_S + 0.05)
+
+
+async def test_events_that_arrive_out_of_order_are_delivered_in_seq_order():
+    hub, watcher = Hub("n1"), Recorder()
+    hub.watch_lot(watcher, "L", 0)
+    for seq in (1, 3, 2, 4):
+        hub.deliver(bid(seq))
+    await settle()
+    assert [f["seq"] for f in watcher.frames()] == [1, 2, 3, 4]
+
+
+async def test_a_gap_that_never_fills_is_given_up_after_a_moment():
+    hub, watcher = Hub("n1"), Recorder()
+    hub.watch_lot(watcher, "L", 0)
+    hub.deliver(bid(1))
+    hub.deliver(bid(3))
+    await asyncio.sleep(hubmod.GAP_WAIT_S + 0.1)
+    assert [f["seq"] for f in watcher.frames()] == [1, 3]  # the client sees the gap and asks for a snapshot
+
+
+async def test_frames_queued_together_go_out_in_one_write_and_skip_what_a_snapshot_covers():
+    hub, old, new = Hub("n1"), Recorder(), Recorder()
+    hub.watch_lot(old, "L", 0)
+    hub.deliver(bid(1))
+    hub.deliver(bid(2))
+    assert hub.watch_lot(new, "L", 2) == []  # its snapshot already holds 1 and 2
+    await settle()
+    assert len(old.writes) == 1 and [f["seq"] for f in old.frames()] == [1, 2]
+    assert new.writes == []
+
+
+async def test_the_previous_leader_is_told_on_each_of_their_sockets():
+    hub, phone, laptop = Hub("n1"), Recorder(), Recorder()
+    hub.add_user(phone, "u1")
+    hub.add_user(laptop, "u1")
+    hub.deliver(bid(1))  # u1 leads
+    hub.deliver(bid(2))  # u0 outbids u1
+    for sock in (phone, laptop):
+        assert [f for f in sock.frames() if f["type"] == "outbid"] == [{"type": "outbid", "lot": "L", "price": 200, "seq": 2}]
+
+
+async def test_a_lot_nobody_watches_is_forgotten_once_quiet_and_resumes_with_a_snapshot():
+    hub, watcher = Hub("n1"), Recorder()
+    hub.watch_lot(watcher, "L", 0)
+    hub.deliver(bid(1))
+    await settle()
+    hub.forget(watcher, ["L"], [])
+    hub.announce_counts()
+    assert "L" in hub.rooms and hub.can_resume("L", 0)
+    hub.rooms["L"].active_at -= hubmod.IDLE_ROOM_S + 1
+    hub.announce_counts()
+    assert "L" not in hub.rooms and not hub.can_resume("L", 0)
