@@ -44,8 +44,11 @@ def request_logger(metrics):
         seconds = handler.request.request_time()
         method = handler.request.method if handler.request.method in handler.SUPPORTED_METHODS else "other"
         metrics.request(labels[0](handler), method, status, seconds)
-        log = access_log.info if status < 400 else access_log.warning if status < 500 else access_log.error
-        log("%d %s %.2fms", status, handler._request_summary(), 1000.0 * seconds)
+        log = (access_log.debug if status == 101 else access_log.info if status < 400
+               else access_log.warning if status < 500 else access_log.error)
+        # The path, not the URI: a socket's `?token=` must never reach a log.
+        request = handler.request
+        log("%d %s %s (%s) %.2fms", status, request.method, request.path, request.remote_ip, 1000.0 * seconds)
 
     return log_request
 

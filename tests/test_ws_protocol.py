@@ -81,3 +81,16 @@ async def test_an_allowed_origin_is_accepted(server_factory):
     await sock.send({"op": "ping"})
     assert (await sock.until(of_type("pong")))["type"] == "pong"
     sock.close()
+
+
+async def test_a_token_in_the_socket_url_never_reaches_the_log(server_factory, api):
+    logged = server_factory("quiet-log", LOG_LEVEL="DEBUG")
+    from gavel_server import Api
+    token, _ = await Api(logged.url).login("13600000077")
+    sock = await Socket.open(logged.ws_url, token)
+    await sock.until(of_type("auth"))
+    sock.close()
+    status, _ = await Api(logged.url).get("/api/me", token=token)
+    assert status == 200
+    log = (logged.data_dir / "server.log").read_text()
+    assert "101 GET /ws (" in log and token not in log
