@@ -7,6 +7,7 @@ goes down. The lot's `seq` goes up by one in the same write; the bid is then
 stored under `{lot}:{seq}` before anyone is told. The lot also keeps the
 last bid, so a crash between the two writes can be repaired from it.
 """
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pymongo.errors import DuplicateKeyError
@@ -30,6 +31,15 @@ class LotFacts(NamedTuple):
     latest_end: int  # 0: extensions are not capped
 
 
+@dataclass
+class KnownLot:
+    """What a node keeps about a lot it takes bids on, in `cache[lot_id]`;
+    dropped when the lot closes (the server does, on its status event)."""
+    facts: LotFacts
+    end_at: int = 0                                  # the end as last seen
+    covered: set[str] = field(default_factory=set)   # bidders whose paid deposit covers it
+
+
 class BidResult(NamedTuple):
     bid: dict
     lot: dict          # the lot after the bid
@@ -37,10 +47,10 @@ class BidResult(NamedTuple):
     repeated: bool     # the same client id was seen before: this is the first answer again
 
 
-async def lot_facts(db, cache: dict, lot_id: str) -> LotFacts:
-    facts = cache.get(lot_id)
-    if facts:
-        return facts
+async def known_lot(db, cache: dict, lot_id: str) -> KnownLot:
+    known = cache.get(lot_id)
+    if known:
+        return known
     lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
     if not lot:
         raise NotFound("no such lot")
@@ -48,23 +58,23 @@ async def lot_facts(db, cache: dict, lot_id: str) -> LotFacts:
     cap = auction.get("max_extend_s", 0)
     facts = LotFacts(lot["auction_id"], lot["increment"], auction["extend_window_s"] * 1000,
                      auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0)
-    if lot["status"] in ("live", "paused") or lot["status"] not in ("scheduled", "preview"):
-        cache[lot_id] = facts  # only once it can no longer be edited
-    return facts
+    known = KnownLot(facts, lot["end_at"])
+    if lot["status"] not in ("scheduled", "preview"):
+        cache[lot_id] = known  # only once it can no longer be edited
+    return known
 
 
-async def check_may_bid(db, cache: dict, user: dict, lot_id: str, now: int) -> LotFacts:
+async def check_may_bid(db, cache: dict, user: dict, lot_id: str, now: int) -> KnownLot:
     """The rules about the bidder rather than the price: bans and the deposit."""
     if user.get("banned_until", 0) > now:
         raise Forbidden("bidding is suspended for this account after an unpaid order")
-    facts = await lot_facts(db, cache, lot_id)
-    key = (user["_id"], lot_id)
-    if key not in cache:
-        lot = {"_id": lot_id, "auction_id": facts.auction_id}
+    known = await known_lot(db, cache, lot_id)
+    if user["_id"] not in known.covered:
+        lot = {"_id": lot_id, "auction_id": known.facts.auction_id}
         if not await deposits.covering_deposit(db, user["_id"], lot):
             raise DepositRequired("pay a deposit for this lot or its session first")
-        cache[key] = True  # a paid deposit stays paid while the lot is open
-    return facts
+        known.covered.add(user["_id"])  # a paid deposit stays paid while the lot is open
+    return known
 
 
 def extended_end(facts: LotFacts, end_at: int, now: int) -> int:
@@ -83,7 +93,8 @@ async def place_bid(db, events, cache: dict, user: dict, lot_id: str, price: int
 
     A repeat is looked for only when the write is refused: a repeated bid
     cannot pass the filter, since its sender leads or has been outbid."""
-    facts = await check_may_bid(db, cache, user, lot_id, now)
+    known = await check_may_bid(db, cache, user, lot_id, now)
+    facts = known.facts
     client_id = client_id or f"auto-{new_id()}"
     bidder = accounts.masked_name(user)
     last_bid = {"price": price, "user_id": user["_id"], "bidder": bidder, "client_id": client_id,
@@ -94,8 +105,7 @@ async def place_bid(db, events, cache: dict, user: dict, lot_id: str, price: int
         "$inc": {"seq": 1, "bid_count": 1},
     }
     # The end used for the extension is the one read last; a stale one only errs later.
-    known_end = cache.get(("end", lot_id), 0)
-    new_end = extended_end(facts, known_end, now) if known_end else 0
+    new_end = extended_end(facts, known.end_at, now)
     if new_end:
         update["$max"] = {"end_at": new_end}
     before = await db.lots.find_one_and_update(
@@ -112,7 +122,7 @@ async def place_bid(db, events, cache: dict, user: dict, lot_id: str, price: int
         new_end = extended_end(facts, before["end_at"], now)
         lot = await db.lots.find_one_and_update(
             {"_id": lot_id, "status": "live"}, {"$max": {"end_at": new_end}}, return_document=True) or lot
-    cache[("end", lot_id)] = lot["end_at"]
+    known.end_at = lot["end_at"]
     bid = bid_doc(lot)
     await store_bid(db, bid)
     result = BidResult(bid, lot, before["leader"], False)
@@ -123,10 +133,10 @@ async def place_bid(db, events, cache: dict, user: dict, lot_id: str, price: int
 def _after(before: dict, update: dict) -> dict:
     """The lot as the update left it, computed rather than read back again."""
     lot = {**before, **update["$set"]}
-    for field, step in update["$inc"].items():
-        lot[field] = before.get(field, 0) + step
-    for field, value in update.get("$max", {}).items():
-        lot[field] = max(before[field], value)
+    for name, step in update["$inc"].items():
+        lot[name] = before.get(name, 0) + step
+    for name, value in update.get("$max", {}).items():
+        lot[name] = max(before[name], value)
     return lot
 
 
@@ -152,7 +162,8 @@ async def _refused(db, cache, user, lot_id, price, now, client_id) -> BidResult:
     if last.get("client_id") == client_id and last.get("user_id") == user["_id"]:
         # The same request twice at once: the first is accepted but not yet in the history.
         return BidResult(bid_doc(lot), lot, "", True)
-    cache[("end", lot_id)] = lot["end_at"]
+    if lot_id in cache:
+        cache[lot_id].end_at = lot["end_at"]
     if lot["status"] != "live" or lot["end_at"] <= now:
         raise LotNotLive(f"lot is {lot['status']}", status=lot["status"])
     if lot["leader"] == user["_id"]:

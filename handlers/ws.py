@@ -8,7 +8,7 @@ dropped with 1013 instead of slowing the others or growing memory.
 """
 import asyncio
 import logging
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlparse
 
 import orjson

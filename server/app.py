@@ -60,7 +60,7 @@ class Context:
         self.metrics.live(sockets=lambda: len(self.sockets), jobs=lambda: len(self.timeline.scheduler.get_jobs()),
                           frames=lambda: self.hub.frames_pushed)
         self.bid_counts = SessionBidCounts(self.db)
-        self.bid_cache: dict = {}    # lot facts and deposit checks that cannot change while a lot is live
+        self.bid_cache: dict = {}    # lot id -> bidding.KnownLot, forgotten at the lot's next status change
         self.user_bids = Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2)
         self.tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -118,6 +118,8 @@ class Context:
                 await self.timeline.sync_auction(event["auction"])
         else:
             self.hub.deliver(event)
+            if event["type"] == "status":  # paused, resumed (a new end), closed: read it afresh
+                self.bid_cache.pop(event["lot"], None)
             if event["type"] == "bid" and event["node"] == self.node_id:
                 self.bid_counts.add(event["auction"], -1 if event["kind"] == "undo" else 1)
 
