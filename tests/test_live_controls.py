@@ -152,3 +152,11 @@ async def test_resubscribing_with_since_replays_the_missed_bids(admin, api, serv
     assert snap["type"] == "snapshot" and snap["lot"]["seq"] == 5
     back.close()
     far.close()
+
+
+async def test_extensions_stop_at_the_sessions_cap(admin, api, server):
+    auction, (lot,) = await live_lot(admin, end_in=2, extend_window_s=2, extend_by_s=10, max_extend_s=1)
+    token, _ = await bidder(api, auction["id"])
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token)
+    assert status == 201
+    assert ms(body["lot"]["end_at"]) == ms(auction["auction_end"]) + 1000  # not bid time + 10 s
