@@ -69,7 +69,13 @@ async def delete(db, auction_id: str, now: int) -> None:
     )
     if done.modified_count != 1:
         raise Conflict("a session can be deleted only before it goes live")
-    await db.lots.update_many({"auction_id": auction_id, "deleted_at": 0}, {"$set": {"deleted_at": now}})
+    await delete_lots_of(db, auction_id, now)
+
+
+async def delete_lots_of(db, auction_id: str, deleted_at: int) -> None:
+    """The second step of a delete, on its own so the recovery sweep can
+    finish a delete cut short between the session and its lots."""
+    await db.lots.update_many({"auction_id": auction_id, "deleted_at": 0}, {"$set": {"deleted_at": deleted_at}})
 
 
 async def move(db, events, auction_id: str, to: str, now: int, extra: dict | None = None) -> bool:

@@ -2,7 +2,7 @@
 timer) interrupted. Each step it calls is keyed and conditional, so running
 the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/scheduler.py)."""
-from domain import bidding, closing, deposits, overdue, refunds, timeline
+from domain import auctions, bidding, closing, deposits, overdue, refunds, timeline
 from domain.orders import Rules
 
 
@@ -10,6 +10,8 @@ async def sweep(db, events, now: int, rules: Rules) -> int:
     """Returns how many lot and session settlements it finished (new orders
     may need their deadline timers)."""
     await deposits.recover_claims(db, now)
+    async for auction in db.auctions.find({"deleted_at": {"$gt": 0}, "settle": {"$exists": False}}, {"deleted_at": 1}):
+        await auctions.delete_lots_of(db, auction["_id"], auction["deleted_at"])  # before their deposits go back
     for status in ("live", "paused"):  # a bid accepted on the lot but cut off before the history
         async for lot in db.lots.find({"status": status, "seq": {"$gt": 0}}):
             await bidding.repair_history(db, lot)

@@ -158,3 +158,12 @@ async def test_the_sweep_writes_back_a_bid_a_crash_kept_out_of_the_history(admin
         await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
     status, history = await api.get(f"/api/lots/{lot['id']}/bids")
     assert [(b["seq"], b["price"], b["status"]) for b in history["items"]] == [(1, 10000, "bidding")]
+
+
+async def test_the_sweep_finishes_a_session_delete_cut_short_before_its_lots(admin, api, server):
+    auction, (lot,) = await create_session(admin)
+    async with database(server.env["MONGODB_URL"]) as db:
+        await db.auctions.update_one({"_id": auction["id"]}, {"$set": {"deleted_at": int(time.time() * 1000)}})
+        assert (await api.get(f"/api/lots/{lot['id']}"))[0] == 200  # the crash left the lot showing
+        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
+    assert (await api.get(f"/api/lots/{lot['id']}"))[0] == 404
