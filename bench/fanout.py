@@ -413,13 +413,13 @@ async def main(argv=None) -> int:
             reports[name] = {"error": str(exc)}
     doc = {"params": {k: sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v
                       for k, v in vars(args).items()}, "results": reports}
-    text = json.dumps(doc, indent=2, ensure_ascii=False)
-    print(text)
+    brief = {**doc, "results": {name: {k: v for k, v in r.items() if k != "per_bid"} for name, r in reports.items()}}
+    print(json.dumps(brief, indent=2, ensure_ascii=False))  # the per-bid rows only go to --out
     print()
     print(markdown(reports))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        args.out.write_text(json.dumps(doc, ensure_ascii=False) + "\n")
     return 0 if all("error" not in r and r["correctness"]["ok"] for r in reports.values()) else 1
 
 

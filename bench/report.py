@@ -52,7 +52,7 @@ def analyse(args, bidders, results: list[dict], first_send: int) -> dict:
 
     acked = [b for b in bidders.bids.values() if b.ack_ns]
     ack_ms = [((b.ack_ns - b.sent_ns) / 1e6, 1) for b in acked]
-    fanout, e2e, delivery = [], [], []
+    fanout, e2e, delivery, timeline = [], [], [], []
     missing = extra = incomplete = 0
     for b in acked:
         agg = seen.get((b.lot, b.seq))
@@ -64,6 +64,8 @@ def analyse(args, bidders, results: list[dict], first_send: int) -> dict:
             incomplete += 1
             continue
         fanout.append(((agg[2] - b.ack_ns) / 1e6, 1))
+        timeline.append([b.lot, b.seq, round((b.sent_ns - first_send) / 1e6, 1), round((b.ack_ns - b.sent_ns) / 1e6, 1),
+                         round((agg[2] - b.ack_ns) / 1e6, 1)])
         e2e.append(((agg[2] - b.sent_ns) / 1e6, 1))
         for first, hist, linear, sub_bits in agg[3]:
             for i in range(0, len(hist), 2):
@@ -106,6 +108,7 @@ def analyse(args, bidders, results: list[dict], first_send: int) -> dict:
                       "offered_per_s": round(args.rate * args.watchers / args.lots),
                       "incomplete_seqs": incomplete},
         "correctness": {"ok": not any(violations.values()), **violations},
+        "per_bid": sorted(timeline, key=lambda row: row[2]),  # [lot, seq, sent ms from the first, ack ms, fan-out ms]
     }
 
 
