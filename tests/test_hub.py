@@ -37,7 +37,7 @@ def bid(seq: int, lot: str = "L") -> dict:
 
 
 async def settle():
-    await asyncio.sleep(hubmod.MAX_COALESCE_S + 0.05)
+    await asyncio.sleep(0.05)
 
 
 async def test_events_that_arrive_out_of_order_are_delivered_in_seq_order():
@@ -90,3 +90,42 @@ async def test_a_lot_nobody_watches_is_forgotten_once_quiet_and_resumes_with_a_s
     hub.rooms["L"].active_at -= hubmod.IDLE_ROOM_S + 1
     hub.announce_counts()
     assert "L" not in hub.rooms and not hub.can_resume("L", 0)
+
+
+async def test_a_frame_that_arrives_mid_round_joins_the_writes_ahead_and_reaches_the_others_next_round(monkeypatch):
+    monkeypatch.setattr(hubmod, "CHUNK", 2)
+    hub, watchers = Hub("n1"), [Recorder() for _ in range(5)]
+    for watcher in watchers:
+        hub.watch_lot(watcher, "L", 0)
+    hub.deliver(bid(1))
+    await asyncio.sleep(0)  # the round has written to the first chunk of watchers
+    hub.deliver(bid(2))
+    await settle()
+    first, rest = watchers[:2], watchers[2:]
+    assert all(len(w.writes) == 2 and [f["seq"] for f in w.frames()] == [1, 2] for w in first)
+    assert all(len(w.writes) == 1 and [f["seq"] for f in w.frames()] == [1, 2] for w in rest)
+    assert hub.rooms["L"].log == [] and not hub.rooms["L"].writing
+
+
+async def test_a_watcher_that_subscribes_mid_round_gets_each_bid_once(monkeypatch):
+    monkeypatch.setattr(hubmod, "CHUNK", 1)
+    hub, early, late = Hub("n1"), [Recorder() for _ in range(3)], Recorder()
+    for watcher in early:
+        hub.watch_lot(watcher, "L", 0)
+    hub.deliver(bid(1))
+    await asyncio.sleep(0)
+    late.writes += hub.watch_lot(late, "L", 0)  # a snapshot from before bid 1: it is replayed
+    hub.deliver(bid(2))
+    await settle()
+    for watcher in [*early, late]:
+        assert [f["seq"] for f in watcher.frames()] == [1, 2]
+
+
+async def test_watcher_counts_go_out_with_the_lots_frames():
+    hub, watcher = Hub("n1"), Recorder()
+    hub.watch_lot(watcher, "L", 0)
+    hub.announce_counts()
+    hub.deliver(bid(1))
+    await settle()
+    assert len(watcher.writes) == 1
+    assert [f["type"] for f in watcher.frames()] == ["watchers", "bid"]
