@@ -35,13 +35,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class EventBus:
-    """Domain events go to every node through the broker, this one included."""
+    """Domain events go to every node through the broker, this one included.
+    A bid is also handed to this node's hub at once, a trip through the
+    broker sooner (the hub drops the echo by its seq): the watchers here
+    are the ones the bidder's own node reaches first."""
 
-    def __init__(self, broker, node_id: str):
-        self.broker, self.node_id = broker, node_id
+    def __init__(self, broker, node_id: str, hub: Hub):
+        self.broker, self.node_id, self.hub = broker, node_id, hub
 
     async def publish(self, event: dict) -> None:
-        await self.broker.publish(EVENTS, orjson.dumps({**event, "node": self.node_id}))
+        event = {**event, "node": self.node_id}
+        if event["type"] == "bid":
+            self.hub.deliver(event)
+        await self.broker.publish(EVENTS, orjson.dumps(event))
 
 
 class Context:
@@ -51,10 +57,10 @@ class Context:
         self.settings, self.client, self.broker, self.node_id = settings, client, broker, node_id
         self.clock = SystemClock()
         self.db = dbmod.database(client)
-        self.events = EventBus(broker, node_id)
+        self.hub = Hub(node_id)
+        self.events = EventBus(broker, node_id, self.hub)
         self.timeline = Timeline(self.db, self.events, self.clock,
                                  Rules(settings.order_pay_seconds, settings.overdue_ban_days))
-        self.hub = Hub(node_id)
         self.sockets: set = set()
         self.metrics = Metrics()
         self.metrics.live(sockets=lambda: len(self.sockets), jobs=lambda: len(self.timeline.scheduler.get_jobs()),
