@@ -58,10 +58,13 @@ async def set_proxy(db, events, cache: dict, user: dict, lot_id: str, max_price:
         raise BidTooLow(f"the maximum must be at least {least}", next_min=least)
     proxy_id = f"{lot_id}:{user['_id']}"
     doc = {"_id": proxy_id, "lot_id": lot_id, "user_id": user["_id"], "max_price": max_price, "set_at": now}
+    # Counted before it is stored: a crash in between leaves the count too high, which
+    # costs a settlement that finds nothing, never too low, which would leave it silent.
+    await db.lots.update_one({"_id": lot_id}, {"$inc": {"proxy_count": 1}})
     try:
         await db.proxies.insert_one(doc)
-        await db.lots.update_one({"_id": lot_id}, {"$inc": {"proxy_count": 1}})
     except DuplicateKeyError:
+        await db.lots.update_one({"_id": lot_id}, {"$inc": {"proxy_count": -1}})
         await db.proxies.update_one({"_id": proxy_id}, {"$set": {"max_price": max_price, "set_at": now}})
     await settle(db, events, cache, lot_id, now)
     return doc

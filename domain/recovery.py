@@ -12,6 +12,9 @@ async def sweep(db, events, now: int, rules: Rules) -> int:
     await deposits.recover_claims(db, now)
     async for auction in db.auctions.find({"deleted_at": {"$gt": 0}, "settle": {"$exists": False}}, {"deleted_at": 1}):
         await auctions.delete_lots_of(db, auction["_id"], auction["deleted_at"])  # before their deposits go back
+    for status in auctions.EDITABLE:  # a lot stored or deleted, its session's count cut off
+        async for auction in db.auctions.find({"status": status, "deleted_at": 0}, {"lot_count": 1}):
+            await auctions.recount_lots(db, auction)
     for status in ("live", "paused"):  # a bid accepted on the lot but cut off before the history
         async for lot in db.lots.find({"status": status, "seq": {"$gt": 0}}):
             await bidding.repair_history(db, lot)

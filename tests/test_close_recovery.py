@@ -94,7 +94,7 @@ async def test_the_sweep_finishes_a_balance_payment_cut_short_and_releases_a_sta
                 "banned_until": 0}
         await db.users.insert_one(user)
         await wallet.append(db, user["_id"], "opening", 100000, key="opening", now=now)
-        auction = {"_id": new_id(), "status": "preview", "deleted_at": 0, "deposit": 20000}
+        auction = {"_id": new_id(), "status": "preview", "deleted_at": 0, "deposit": 20000, "lot_count": 0}
         await db.auctions.insert_one(auction)
         await db.lots.insert_many([{"_id": lot, "status": "preview", "deleted_at": 0} for lot in ("a", "b")])
         debited, stale = (claim(user["_id"], auction, now - deposits.STALE_CLAIM_MS - 1, lot) for lot in ("a", "b"))
@@ -167,3 +167,12 @@ async def test_the_sweep_finishes_a_session_delete_cut_short_before_its_lots(adm
         assert (await api.get(f"/api/lots/{lot['id']}"))[0] == 200  # the crash left the lot showing
         await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
     assert (await api.get(f"/api/lots/{lot['id']}"))[0] == 404
+
+
+async def test_the_sweep_recounts_the_lots_of_a_session_whose_count_was_cut_off(admin, api, server):
+    auction, lots = await create_session(admin, lots=2)
+    async with database(server.env["MONGODB_URL"]) as db:
+        await db.auctions.update_one({"_id": auction["id"]}, {"$set": {"lot_count": 1}})  # the crash came before the $inc
+        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
+    status, body = await api.get(f"/api/auctions/{auction['id']}")
+    assert status == 200 and body["lot_count"] == 2
