@@ -102,8 +102,8 @@ class LiveSocket(WebSocketHandler):
         """Write a pre-built frame: straight to the socket when nothing is
         queued ahead of it, else behind the queue, within a bounded buffer."""
         stream = self.stream
-        if stream is None or stream.closed():
-            return
+        if stream is None:
+            return  # a closed stream's socket raises OSError below
         try:
             if not stream.writing():
                 try:

@@ -267,25 +267,20 @@ class Hub:
         if order is None:  # a new round: these watchers, up to this head
             order, round_head = list(room.watchers), room.head
         watchers, log, base, head = room.watchers, room.log, room.log_base, room.head
-        joined: dict[int, bytes] = {}
+        position, ahead = watchers.get, room.ahead
+        from_, data = -1, b""  # most watchers of a chunk start from the same place: join once
         end = min(start + CHUNK, len(order))
         for watcher in order[start:end]:
-            sent = watchers.get(watcher)
-            if sent is None or sent >= head:
+            sent = position(watcher, head)
+            if sent == head:
                 continue  # gone, or subscribed after these frames
             watchers[watcher] = head
-            if room.ahead and watcher in room.ahead:
-                covered = room.ahead[watcher]
-                if room.last_seq >= covered:
-                    del room.ahead[watcher]
-                rest = b"".join(frame for seq, frame in log[sent - base:] if not seq or seq > covered)
-                if rest:
-                    watcher.push(rest)
-                continue
-            data = joined.get(sent)
-            if data is None:
-                data = joined[sent] = b"".join(frame for _, frame in log[sent - base:])
-            watcher.push(data)
+            if ahead and watcher in ahead:
+                self._write_rest(room, watcher, log[sent - base:])
+            else:
+                if sent != from_:
+                    from_, data = sent, b"".join(frame for _, frame in log[sent - base:])
+                watcher.push(data)
         loop = asyncio.get_running_loop()
         if end < len(order):
             loop.call_soon(self._write_round, room, order, end, round_head)
@@ -299,6 +294,17 @@ class Hub:
             loop.call_soon(self._write_round, room, None, 0, 0)
         else:
             room.writing = False
+
+    @staticmethod
+    def _write_rest(room: LotRoom, watcher, frames: list[tuple[int, bytes]]) -> None:
+        """For a watcher whose snapshot holds bids this node has not delivered
+        yet: the frames after those."""
+        covered = room.ahead[watcher]
+        if room.last_seq >= covered:
+            del room.ahead[watcher]
+        rest = b"".join(frame for seq, frame in frames if not seq or seq > covered)
+        if rest:
+            watcher.push(rest)
 
     @staticmethod
     def _send_all(watchers, frame: bytes) -> None:
