@@ -6,12 +6,20 @@ least a correct implementation must — check the price, number the bid, ack
 it, broadcast one `bid` frame to the lot's watchers — with no database, auth
 or deposits, so the gap to Gavel is the cost of everything else.
 
+With `--raw` it is the floor instead: the same server writes one
+pre-built frame to each watcher's transport in a plain loop (no
+`broadcast()`, no per-connection framing), with `gc.freeze()` after
+start-up: the issue's "raw socket writes" reference, the least a
+single-threaded Python server pays per event on this machine.
+
 Lots exist as soon as they are named. The `token` query parameter is taken
 as the bidder's identity unchecked (only for the "not against yourself"
-rule). Run: python bench/baseline_server.py --port 8765
+rule). Run: python bench/baseline_server.py --port 8765 [--raw]
 """
 import argparse
 import asyncio
+import gc
+import struct
 import time
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -55,6 +63,18 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked server→client text frame (RFC 6455 §5.2); payloads here are short."""
+    n = len(payload)
+    return bytes((0x81, n)) + payload if n < 126 else struct.pack("!BBH", 0x81, 126, n) + payload
+
+
+def write_raw(connections, message: bytes) -> None:
+    frame = text_frame(message)
+    for ws in connections:
+        ws.transport.write(frame)
+
+
 def error(code: str, message: str, request_id=None, **extra) -> bytes:
     body = {"type": "error", "code": code, "message": message, **extra}
     if request_id is not None:
@@ -63,7 +83,8 @@ def error(code: str, message: str, request_id=None, **extra) -> bytes:
 
 
 class Baseline:
-    def __init__(self, start_price: int, increment: int):
+    def __init__(self, start_price: int, increment: int, raw: bool = False):
+        self.fan_out = write_raw if raw else lambda connections, message: broadcast(connections, message, text=True)
         self.start_price = start_price
         self.increment = increment
         end = datetime.fromtimestamp(time.time() + 3600, timezone.utc)
@@ -129,8 +150,8 @@ class Baseline:
         })
         # Both written synchronously, ack first: an `await` between seq
         # assignment and broadcast would let a later bid's frame overtake.
-        broadcast([ws], ack, text=True)
-        broadcast(lot.watchers, event, text=True)
+        self.fan_out([ws], ack)
+        self.fan_out(lot.watchers, event)
         return None
 
 
@@ -150,10 +171,14 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--start-price", type=int, default=10000)
     parser.add_argument("--increment", type=int, default=100)
+    parser.add_argument("--raw", action="store_true", help="write pre-built frames in a loop, after gc.freeze()")
     args = parser.parse_args()
-    app = Baseline(args.start_price, args.increment)
+    app = Baseline(args.start_price, args.increment, args.raw)
     async with serve(app.handler, args.host, args.port, process_request=health,
                      compression=None, max_size=4096, backlog=4096) as server:
+        if args.raw:
+            gc.collect()
+            gc.freeze()
         await server.serve_forever()
 
 

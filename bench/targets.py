@@ -246,6 +246,16 @@ class Baseline(Server):
         return Prepared([f"L{i + 1}" for i in range(n_lots)], [f"bidder{i}" for i in range(n_bidders)])
 
 
+class Raw(Baseline):
+    """bench/baseline_server.py --raw: the floor, one pre-built frame written to each watcher in a loop."""
+
+    name = "raw"
+
+    def command(self):
+        argv, env = super().command()
+        return [*argv, "--raw"], env
+
+
 class Gavel(Server):
     """run.py in a fresh DATA_DIR; lots, users and deposits made through the HTTP API.
 
@@ -327,4 +337,4 @@ class Gavel(Server):
                 time.sleep(0.2)
 
 
-TARGETS = {cls.name: cls for cls in (Gavel, Baseline)}
+TARGETS = {cls.name: cls for cls in (Gavel, Baseline, Raw)}
