@@ -14,6 +14,7 @@ history of its recent bid frames, so a client that comes back with `since`
 gets what it missed replayed.
 """
 import asyncio
+import logging
 import struct
 import time
 from collections import deque
@@ -22,6 +23,8 @@ import orjson
 
 from domain.clock import to_iso
 from domain.status import AUCTION_TEXT, LOT_TEXT
+
+log = logging.getLogger("gavel.hub")
 
 HISTORY = 256          # bid frames kept per lot for `subscribe … since`
 GAP_WAIT_S = 0.2       # how long an early event waits for the one before it
@@ -266,7 +269,7 @@ class Hub:
         log has grown since the round began."""
         if order is None:  # a new round: these watchers, up to this head
             order, round_head = list(room.watchers), room.head
-        watchers, log, base, head = room.watchers, room.log, room.log_base, room.head
+        watchers, frames, base, head = room.watchers, room.log, room.log_base, room.head
         position, ahead = watchers.get, room.ahead
         from_, data = -1, b""  # most watchers of a chunk start from the same place: join once
         end = min(start + CHUNK, len(order))
@@ -275,22 +278,25 @@ class Hub:
             if sent == head:
                 continue  # gone, or subscribed after these frames
             watchers[watcher] = head
-            if ahead and watcher in ahead:
-                self._write_rest(room, watcher, log[sent - base:])
-            else:
-                if sent != from_:
-                    from_, data = sent, b"".join(frame for _, frame in log[sent - base:])
-                watcher.push(data)
+            try:
+                if ahead and watcher in ahead:
+                    self._write_rest(room, watcher, frames[sent - base:])
+                else:
+                    if sent != from_:
+                        from_, data = sent, b"".join(frame for _, frame in frames[sent - base:])
+                    watcher.push(data)
+            except Exception:  # push handles a socket's own troubles: this is a bug, not a reason to stop the lot
+                log.exception("writing to a lot watcher failed")
         loop = asyncio.get_running_loop()
         if end < len(order):
             loop.call_soon(self._write_round, room, order, end, round_head)
             return
-        del log[:round_head - base]  # every watcher has had these now
+        del frames[:round_head - base]  # every watcher has had these now
         room.log_base = round_head
         if not room.watchers:
             room.log_base = room.head
-            log.clear()
-        if log:
+            frames.clear()
+        if frames:
             loop.call_soon(self._write_round, room, None, 0, 0)
         else:
             room.writing = False

@@ -129,3 +129,19 @@ async def test_watcher_counts_go_out_with_the_lots_frames():
     await settle()
     assert len(watcher.writes) == 1
     assert [f["type"] for f in watcher.frames()] == ["watchers", "bid"]
+
+
+class Broken(Recorder):
+    def push(self, data: bytes) -> None:
+        raise RuntimeError("a bug in one watcher")
+
+
+async def test_a_watcher_that_fails_unexpectedly_does_not_silence_the_lot():
+    hub, broken, watcher = Hub("n1"), Broken(), Recorder()
+    hub.watch_lot(broken, "L", 0)
+    hub.watch_lot(watcher, "L", 0)
+    hub.deliver(bid(1))
+    await settle()
+    hub.deliver(bid(2))
+    await settle()
+    assert [f["seq"] for f in watcher.frames()] == [1, 2]
