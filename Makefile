@@ -6,16 +6,16 @@ PIP    := $(VENV)/bin/pip
 
 .PHONY: run test redis bench clean
 
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime $(VENV)/.native
 	$(PY) run.py
 
-test: $(VENV)/.dev redis
+test: $(VENV)/.dev $(VENV)/.native redis
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 redis:
 	@scripts/ensure-redis
 
-bench: $(VENV)/.dev redis
+bench: $(VENV)/.dev $(VENV)/.native redis
 	$(PY) bench/fanout.py $(BENCH_ARGS)
 
 $(VENV)/bin/python:
@@ -26,9 +26,14 @@ $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 	$(PIP) install -q -r requirements.txt
 	touch $@
 
+# The fan-out hub's native send loop (optional: the script says so when it cannot build it).
+$(VENV)/.native: server/_fanout.c scripts/build-native | $(VENV)/bin/python
+	@scripts/build-native $(PY)
+	touch $@
+
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache server/_fanout*.so

@@ -2,9 +2,10 @@
 
 A socket may watch anonymously; it needs a token (in the query or a first
 `auth` message) to bid. Frames from the hub are written straight to the
-socket when nothing is queued before them (one syscall, no per-watcher
-serialisation); a watcher that stops reading fills a bounded buffer and is
-dropped with 1013 instead of slowing the others or growing memory.
+socket when nothing is queued before them (no per-watcher serialisation;
+the hub's native loop writes many sockets in one call); a watcher that
+stops reading fills a bounded buffer and is dropped with 1013 instead of
+slowing the others or growing memory.
 """
 import asyncio
 import logging
@@ -118,6 +119,16 @@ class LiveSocket(WebSocketHandler):
             asyncio.get_running_loop().call_soon(self._drop_slow)
         except (OSError, StreamClosedError):
             pass  # the connection is going; on_close tidies up
+
+    def direct_fd(self) -> int:
+        """The socket's descriptor when a frame may go straight to it (nothing
+        queued in the stream ahead of it), else -1 and `push` keeps the order.
+        Read just before the write: a closed socket answers -1, so a number the
+        kernel has given to a newer connection is never written to."""
+        stream = self.stream
+        if stream is None or stream.writing():
+            return -1
+        return self.sock.fileno()
 
     def _drop_slow(self) -> None:
         if self.stream and not self.stream.closed():

@@ -14,6 +14,7 @@ history of its recent bid frames, so a client that comes back with `since`
 gets what it missed replayed.
 """
 import asyncio
+import errno
 import logging
 import struct
 import time
@@ -25,6 +26,13 @@ from domain.clock import to_iso
 from domain.status import AUCTION_TEXT, LOT_TEXT
 
 log = logging.getLogger("gavel.hub")
+
+try:  # the native send loop (server/_fanout.c, built by scripts/build-native)
+    from server._fanout import send_all as native_send_all
+except ImportError:
+    native_send_all = None
+
+RETRY_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ENOBUFS}
 
 HISTORY = 256          # bid frames kept per lot for `subscribe … since`
 GAP_WAIT_S = 0.2       # how long an early event waits for the one before it
@@ -272,6 +280,8 @@ class Hub:
         watchers, frames, base, head = room.watchers, room.log, room.log_base, room.head
         position, ahead = watchers.get, room.ahead
         from_, data = -1, b""  # most watchers of a chunk start from the same place: join once
+        batch: list = []       # watchers whose sockets take `data` in one native call
+        fds: list[int] = []
         end = min(start + CHUNK, len(order))
         for watcher in order[start:end]:
             sent = position(watcher, head)
@@ -281,12 +291,22 @@ class Hub:
             try:
                 if ahead and watcher in ahead:
                     self._write_rest(room, watcher, frames[sent - base:])
-                else:
-                    if sent != from_:
-                        from_, data = sent, b"".join(frame for _, frame in frames[sent - base:])
+                    continue
+                if sent != from_:
+                    if fds:
+                        self._send_batch(batch, fds, data)
+                        batch, fds = [], []
+                    from_, data = sent, b"".join(frame for _, frame in frames[sent - base:])
+                fd = watcher.direct_fd() if native_send_all else -1
+                if fd < 0:
                     watcher.push(data)
+                else:
+                    batch.append(watcher)
+                    fds.append(fd)
             except Exception:  # push handles a socket's own troubles: this is a bug, not a reason to stop the lot
                 log.exception("writing to a lot watcher failed")
+        if fds:
+            self._send_batch(batch, fds, data)
         loop = asyncio.get_running_loop()
         if end < len(order):
             loop.call_soon(self._write_round, room, order, end, round_head)
@@ -300,6 +320,18 @@ class Hub:
             loop.call_soon(self._write_round, room, None, 0, 0)
         else:
             room.writing = False
+
+    @staticmethod
+    def _send_batch(batch: list, fds: list[int], data: bytes) -> None:
+        """The same bytes to many sockets in one native call; a socket that
+        took only part (or none: its buffer is full) gets the rest through
+        `push`, which queues it in order behind what went."""
+        for index, taken in native_send_all(fds, data):
+            if taken >= 0:
+                batch[index].push(memoryview(data)[taken:])
+            elif -taken in RETRY_ERRNOS:
+                batch[index].push(data)
+            # else the connection is gone: its stream's own read notices and closes it
 
     @staticmethod
     def _write_rest(room: LotRoom, watcher, frames: list[tuple[int, bytes]]) -> None:

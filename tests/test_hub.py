@@ -1,6 +1,8 @@
 """The fan-out hub on its own, with watchers that record what they are sent:
 seq order across nodes, joined writes, and forgetting quiet lots."""
 import asyncio
+import errno
+import socket
 
 import orjson
 import pytest
@@ -16,18 +18,25 @@ class Recorder:
         self.writes: list[bytes] = []
 
     def push(self, data: bytes) -> None:
-        self.writes.append(data)
+        self.writes.append(bytes(data))
+
+    def direct_fd(self) -> int:
+        return -1
 
     def frames(self) -> list[dict]:
-        """Split the written bytes back into the JSON of each frame (short frames only)."""
-        out, data = [], b"".join(self.writes)
-        while data:
-            n = data[1] & 0x7F
-            start = 2 if n < 126 else 4
-            n = n if n < 126 else int.from_bytes(data[2:4], "big")
-            out.append(orjson.loads(data[start:start + n]))
-            data = data[start + n:]
-        return out
+        return parse_frames(b"".join(self.writes))
+
+
+def parse_frames(data: bytes) -> list[dict]:
+    """Split written bytes back into the JSON of each frame (short frames only)."""
+    out = []
+    while data:
+        n = data[1] & 0x7F
+        start = 2 if n < 126 else 4
+        n = n if n < 126 else int.from_bytes(data[2:4], "big")
+        out.append(orjson.loads(data[start:start + n]))
+        data = data[start + n:]
+    return out
 
 
 def bid(seq: int, lot: str = "L") -> dict:
@@ -145,3 +154,84 @@ async def test_a_watcher_that_fails_unexpectedly_does_not_silence_the_lot():
     hub.deliver(bid(2))
     await settle()
     assert [f["seq"] for f in watcher.frames()] == [1, 2]
+
+
+class SocketWatcher:
+    """A watcher on a real socket pair, queueing what the socket does not
+    take at once the way a Tornado stream does."""
+
+    def __init__(self):
+        self.sock, self.peer = socket.socketpair()
+        self.sock.setblocking(False)
+        self.peer.setblocking(False)
+        self.queued = b""
+
+    def direct_fd(self) -> int:
+        return -1 if self.queued else self.sock.fileno()
+
+    def push(self, data) -> None:
+        data = bytes(data)
+        if not self.queued:
+            try:
+                data = data[self.sock.send(data):]
+            except BlockingIOError:
+                pass
+        self.queued += data
+
+    def fill(self) -> None:
+        """Fill the socket's buffers, as a client that stopped reading would."""
+        try:
+            while True:
+                self.sock.send(b"\x00" * 65536)
+        except BlockingIOError:
+            pass
+
+    def drain(self, skip: int = 0) -> bytes:
+        """Read everything (writing out the queue as room appears), minus the first `skip` bytes."""
+        got = b""
+        while True:
+            try:
+                chunk = self.peer.recv(1 << 20)
+            except BlockingIOError:
+                if not self.queued:
+                    return got[skip:]
+                self.queued = self.queued[self.sock.send(self.queued):]
+                continue
+            got += chunk
+
+
+def native_paths():
+    paths = [pytest.param(None, id="python")]
+    if hubmod.native_send_all is not None:
+        paths.append(pytest.param(hubmod.native_send_all, id="native"))
+    return paths
+
+
+@pytest.mark.parametrize("writer", native_paths())
+async def test_frames_reach_real_sockets_whole_and_in_order_also_behind_a_full_buffer(monkeypatch, writer):
+    monkeypatch.setattr(hubmod, "native_send_all", writer)
+    hub, quick, stalled = Hub("n1"), SocketWatcher(), SocketWatcher()
+    for watcher in (quick, stalled):
+        hub.watch_lot(watcher, "L", 0)
+    stalled.fill()  # the native write finds it full: the frames queue behind, in order
+    for seq in range(1, 6):
+        hub.deliver(bid(seq))
+        await asyncio.sleep(0)
+    await settle()
+    assert [f["seq"] for f in parse_frames(quick.drain())] == [1, 2, 3, 4, 5]
+    raw = stalled.drain()
+    assert [f["seq"] for f in parse_frames(raw[raw.index(b"\x81"):])] == [1, 2, 3, 4, 5]
+
+
+def test_the_native_helper_reports_the_sockets_that_did_not_take_everything():
+    send_all = hubmod.native_send_all
+    if send_all is None:
+        pytest.skip("server/_fanout is not built (scripts/build-native)")
+    ok, full = SocketWatcher(), SocketWatcher()
+    full.fill()
+    data = b"\x81\x05hello"
+    failed = send_all([ok.sock.fileno(), full.sock.fileno(), 1_000_000], data)
+    assert failed == [(1, -errno.EAGAIN), (2, -errno.EBADF)]
+    assert ok.drain() == data
+    with pytest.raises(ValueError):
+        send_all([-1], data)

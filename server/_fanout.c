@@ -1,0 +1,91 @@
+/* The native half of the fan-out hub (server/hub.py): the same bytes written
+ * to many sockets in one call, the interpreter released once for all of
+ * them. On loopback one send() is 7-9 us of kernel work; called from Python
+ * one socket at a time each also pays for argument parsing, a GIL release and
+ * the interpreter evicting the kernel's TCP path from the caches between
+ * sends, which made a round over 10,000 sockets ~20% slower.
+ *
+ * send_all(fds, data) -> [(index, result), ...] for every socket that did not
+ * take all of `data`: result is the bytes it took, or -errno. Sockets are
+ * written with MSG_DONTWAIT, so a full one answers -EAGAIN at once and the
+ * caller queues the frame behind it instead.
+ *
+ * Built by scripts/build-native; without it the hub writes from Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <sys/socket.h>
+
+static PyObject *send_all(PyObject *self, PyObject *args)
+{
+    PyObject *fds_arg, *seq, *failed = NULL;
+    Py_buffer data;
+    int *fds = NULL;
+    Py_ssize_t *results = NULL;
+
+    if (!PyArg_ParseTuple(args, "Oy*", &fds_arg, &data))
+        return NULL;
+    seq = PySequence_Fast(fds_arg, "fds must be a sequence of ints");
+    if (seq == NULL)
+        goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    fds = PyMem_New(int, n > 0 ? n : 1);
+    results = PyMem_New(Py_ssize_t, n > 0 ? n : 1);
+    if (fds == NULL || results == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long fd = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (fd == -1 && PyErr_Occurred())
+            goto done;
+        if (fd < 0 || fd > INT_MAX) {
+            PyErr_SetString(PyExc_ValueError, "not a file descriptor");
+            goto done;
+        }
+        fds[i] = (int)fd;
+    }
+
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ssize_t sent = send(fds[i], data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        results[i] = sent < 0 ? -(Py_ssize_t)errno : (Py_ssize_t)sent;
+    }
+    Py_END_ALLOW_THREADS
+
+    failed = PyList_New(0);
+    if (failed == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (results[i] == data.len)
+            continue;
+        PyObject *item = Py_BuildValue("(nn)", i, results[i]);
+        if (item == NULL || PyList_Append(failed, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(failed);
+            goto done;
+        }
+        Py_DECREF(item);
+    }
+
+done:
+    PyMem_Free(fds);
+    PyMem_Free(results);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&data);
+    return failed;
+}
+
+static PyMethodDef methods[] = {
+    {"send_all", send_all, METH_VARARGS,
+     "send_all(fds, data) -> [(index, bytes taken or -errno)] for the sockets that did not take all of data"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fanout", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__fanout(void)
+{
+    return PyModule_Create(&module);
+}
