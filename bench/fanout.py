@@ -356,7 +356,7 @@ def parse_args(argv=None):
     p.add_argument("--rate", type=float, default=20, help="total bids per second (R)")
     p.add_argument("--duration", type=float, default=20, help="seconds of bidding (T)")
     p.add_argument("--lots", type=int, default=1, help="lots; bids and watchers spread evenly")
-    p.add_argument("--targets", default="gavel,baseline", help="comma-separated: " + ",".join(TARGETS))
+    p.add_argument("--targets", default="gavel,baseline,raw", help="comma-separated: " + ",".join(TARGETS))
     p.add_argument("--watcher-procs", type=int, default=1, help="wsflood processes sharing the watchers")
     p.add_argument("--batch", type=int, default=200, help="connections a wsflood opens at a time")
     p.add_argument("--server-cpus", type=cpu_set, default={0}, help="CPUs the servers are pinned to")

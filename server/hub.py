@@ -327,11 +327,14 @@ class Hub:
         took only part (or none: its buffer is full) gets the rest through
         `push`, which queues it in order behind what went."""
         for index, taken in native_send_all(fds, data):
-            if taken >= 0:
-                batch[index].push(memoryview(data)[taken:])
-            elif -taken in RETRY_ERRNOS:
-                batch[index].push(data)
-            # else the connection is gone: its stream's own read notices and closes it
+            try:
+                if taken >= 0:
+                    batch[index].push(memoryview(data)[taken:])
+                elif -taken in RETRY_ERRNOS:
+                    batch[index].push(data)
+                # else the connection is gone: its stream's own read notices and closes it
+            except Exception:
+                log.exception("writing to a lot watcher failed")
 
     @staticmethod
     def _write_rest(room: LotRoom, watcher, frames: list[tuple[int, bytes]]) -> None:
