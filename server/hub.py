@@ -1,13 +1,16 @@
 """The fan-out hub: this node's WebSocket subscribers, by lot, session and user.
 
 Every node hears every event from the broker once; the hub turns it into one
-pre-built WebSocket frame and hands the same bytes to each local watcher
-(`Watcher.push`), so the cost of an event is one serialisation per node and
-one socket write per watcher. A lot's watchers are written in rounds, a
-chunk at a time between turns of the loop: a frame that arrives mid-round
-joins the one being written to the watchers not reached yet and goes to the
-others at the start of the next round, so a bid reaches the last watcher one
-round after it arrives, however busy the lot (see `_write_round`). Bid events
+pre-built WebSocket frame and hands the same bytes to each local watcher,
+so the cost of an event is one serialisation per node and one socket write
+per watcher. A lot's watchers are written in rounds, a chunk at a time
+between turns of the loop: a frame that arrives mid-round joins the one
+being written to the watchers not reached yet and goes to the others at the
+start of the next round, so a bid reaches the last watcher one round after
+it arrives, however busy the lot (see `_write_round`). A watcher is anything
+with `push(bytes)` (queues behind what it holds) and `direct_fd()` (its
+socket when nothing is queued, else -1): a chunk's direct sockets are
+written by one native call when server/_fanout is built. Bid events
 are delivered in `seq` order: one that arrives early (another node published
 it first) waits briefly for the gap to fill. Each lot keeps a bounded
 history of its recent bid frames, so a client that comes back with `since`
@@ -38,7 +41,7 @@ HISTORY = 256          # bid frames kept per lot for `subscribe … since`
 GAP_WAIT_S = 0.2       # how long an early event waits for the one before it
 COUNT_TTL_S = 3.5      # a node whose watcher counts are older than this is gone
 SNAPSHOT_TTL_S = 1.0   # a lot read for one subscriber serves the next ones this long
-CHUNK = 256            # watchers written to before the loop takes a turn (~2.5 ms of sends here)
+CHUNK = 256            # watchers written to before the loop takes a turn (~2 ms of sends here; 1,024 made acks wait)
 IDLE_ROOM_S = 600      # a lot nobody here watches, quiet this long, is forgotten (a later `since` gets a snapshot)
 
 
