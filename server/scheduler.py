@@ -125,11 +125,16 @@ class Timeline:
             del self._refunding[auction_id]
 
     async def recover_forever(self, interval_s: float) -> None:
-        """The recovery sweep (domain.recovery): at start-up, then every interval."""
+        """The recovery sweep (domain.recovery): at start-up, then every interval.
+        After the first it looks for cut-off bids only among lots bid on since
+        the last sweep that finished, less an interval for other nodes' clocks."""
+        bids_since = 0
         while True:
+            started = self.clock.now_ms()
             try:
-                if await recovery.sweep(self.db, self.events, self.clock.now_ms(), self.rules):
+                if await recovery.sweep(self.db, self.events, started, self.rules, bids_since):
                     await self.sync_orders({})  # orders the sweep made need their deadline timers
+                bids_since = started - int(interval_s * 1000)
             except Exception:
                 log.exception("recovery sweep failed; next one in %ss", interval_s)
             await asyncio.sleep(interval_s)

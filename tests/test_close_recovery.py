@@ -160,6 +160,23 @@ async def test_the_sweep_writes_back_a_bid_a_crash_kept_out_of_the_history(admin
     assert [(b["seq"], b["price"], b["status"]) for b in history["items"]] == [(1, 10000, "bidding")]
 
 
+async def test_a_later_sweep_looks_for_cut_off_bids_among_the_lots_bid_on_since_the_last_one(admin, api, server):
+    auction, (old, recent) = await live_lot(admin, lots=2)
+    token, _ = await bidder(api, auction["id"])
+    assert (await api.post(f"/api/lots/{old['id']}/bids", {"price": 10000}, token=token))[0] == 201
+    last_sweep = int(time.time() * 1000) + 1
+    await asyncio.sleep(0.01)
+    assert (await api.post(f"/api/lots/{recent['id']}/bids", {"price": 10000}, token=token))[0] == 201
+    async with database(server.env["MONGODB_URL"]) as db:
+        for lot in (old, recent):
+            await db.bids.delete_one({"_id": f"{lot['id']}:1"})
+        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30), bids_since=last_sweep)
+        assert await db.bids.find_one({"_id": f"{recent['id']}:1"})  # bid on since: checked and restored
+        assert not await db.bids.find_one({"_id": f"{old['id']}:1"})  # the previous sweep's business
+        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))  # a start-up sweep
+        assert await db.bids.find_one({"_id": f"{old['id']}:1"})
+
+
 async def test_the_sweep_finishes_a_session_delete_cut_short_before_its_lots(admin, api, server):
     auction, (lot,) = await create_session(admin)
     async with database(server.env["MONGODB_URL"]) as db:
