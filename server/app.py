@@ -47,7 +47,10 @@ class EventBus:
     async def publish(self, event: dict) -> None:
         event = {**event, "node": self.node_id}
         if event["type"] == "bid":
-            self.hub.deliver(event)
+            try:
+                self.hub.deliver(event)
+            except Exception:  # a fan-out bug must not fail a bid already stored (the echo may still deliver it)
+                log.exception("delivering bid %s of lot %s here failed", event.get("seq"), event.get("lot"))
         await self.broker.publish(EVENTS, orjson.dumps(event))
 
 
