@@ -177,6 +177,19 @@ async def test_a_later_sweep_looks_for_cut_off_bids_among_the_lots_bid_on_since_
         assert await db.bids.find_one({"_id": f"{old['id']}:1"})
 
 
+async def test_the_running_servers_later_sweeps_still_restore_a_bid_cut_off_after_the_first(server_factory):
+    server = server_factory("sweeping", RECOVERY_INTERVAL_S=0.3)
+    admin, api = Api(server.url, server.admin_token), Api(server.url)
+    auction, (lot,) = await live_lot(admin)
+    token, _ = await bidder(api, auction["id"])
+    await asyncio.sleep(0.7)  # the start-up sweep and a later one have run
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token))[0] == 201
+    async with database(server.env["MONGODB_URL"]) as db:
+        await db.bids.delete_one({"_id": f"{lot['id']}:1"})  # as if the insert never happened
+    history = await wait_for(lambda: api.get(f"/api/lots/{lot['id']}/bids"), lambda r: r[1]["items"], timeout=5)
+    assert [(b["seq"], b["price"]) for b in history[1]["items"]] == [(1, 10000)]
+
+
 async def test_the_sweep_finishes_a_session_delete_cut_short_before_its_lots(admin, api, server):
     auction, (lot,) = await create_session(admin)
     async with database(server.env["MONGODB_URL"]) as db:
