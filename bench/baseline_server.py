@@ -19,15 +19,19 @@ rule). Run: python bench/baseline_server.py --port 8765 [--raw]
 import argparse
 import asyncio
 import gc
-import struct
+import sys
 import time
 from datetime import datetime, timezone
 from http import HTTPStatus
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from server.hub import text_frame  # noqa: E402  (the same frame bytes Gavel writes)
 
 
 class Lot:
@@ -61,12 +65,6 @@ class Lot:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked server→client text frame (RFC 6455 §5.2); payloads here are short."""
-    n = len(payload)
-    return bytes((0x81, n)) + payload if n < 126 else struct.pack("!BBH", 0x81, 126, n) + payload
 
 
 def write_raw(connections, message: bytes) -> None:

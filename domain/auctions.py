@@ -37,11 +37,14 @@ async def get(db, auction_id: str) -> dict:
 
 async def recount_lots(db, auction: dict) -> None:
     """Lots change a session's count by `$inc` after they are stored (safe
-    against each other); a crash in between is corrected here. A create in
-    flight may be counted twice: the next sweep puts it right."""
+    against each other); a crash in between is corrected here, only if the
+    count is still the one read (a create's `$inc` meanwhile wins). A create
+    caught between its insert and its `$inc` may be counted twice: the next
+    sweep puts it right."""
     count = await db.lots.count_documents({"auction_id": auction["_id"], "deleted_at": 0})
     if count != auction["lot_count"]:
-        await db.auctions.update_one({"_id": auction["_id"]}, {"$set": {"lot_count": count}})
+        await db.auctions.update_one({"_id": auction["_id"], "lot_count": auction["lot_count"]},
+                                     {"$set": {"lot_count": count}})
 
 
 async def list_(db, status: str | None = None) -> list[dict]:

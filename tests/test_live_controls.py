@@ -6,7 +6,7 @@ import time
 import pytest
 
 from gavel_server import Socket
-from helpers import bidder, live_lot, ms, wait_for
+from helpers import bidder, database, live_lot, ms, wait_for
 from test_bidding import of_type, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
@@ -160,3 +160,18 @@ async def test_extensions_stop_at_the_sessions_cap(admin, api, server):
     status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token)
     assert status == 201
     assert ms(body["lot"]["end_at"]) == ms(auction["auction_end"]) + 1000  # not bid time + 10 s
+
+
+async def test_a_proxy_counted_but_never_stored_costs_nothing(admin, api, server):
+    """A proxy is counted on the lot before it is stored; a crash between the
+    two leaves the count too high: bids go on, a later proxy still answers."""
+    auction, (lot,) = await live_lot(admin)
+    token_a, _ = await bidder(api, auction["id"])
+    token_b, _ = await bidder(api, auction["id"])
+    async with database(server.env["MONGODB_URL"]) as db:
+        await db.lots.update_one({"_id": lot["id"]}, {"$inc": {"proxy_count": 1}})
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token_b))[0] == 201
+    await api.put(f"/api/lots/{lot['id']}/proxy", {"max_price": 15000}, token=token_a)
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 12000}, token=token_b))[0] == 201
+    current = await wait_for(lambda: api.get(f"/api/lots/{lot['id']}"), lambda r: r[1]["price"] == 13000)
+    assert current[1]["seq"] == 4  # B, A's proxy, B, A's proxy again
