@@ -76,6 +76,7 @@ class LiveSocket(WebSocketHandler):
         self.lots: set[str] = set()
         self.auctions: set[str] = set()
         self.stream = self.sock = None
+        self.direct = None  # the socket while nothing is queued ahead of a new frame (read by the hub)
         self.messages = TokenBucket(ctx.settings.ws_messages_per_second, ctx.settings.ws_messages_per_second * 2)
         self.bids = TokenBucket(ctx.settings.bid_rate_per_second, ctx.settings.bid_rate_per_second * 2)
 
@@ -86,27 +87,47 @@ class LiveSocket(WebSocketHandler):
         return urlparse(origin).netloc.lower() == self.request.host.lower()
 
     async def open(self):
-        self.stream = self.ws_connection.stream
-        self.stream.max_write_buffer_size = self.ctx.settings.ws_max_buffer
-        self.sock = self.stream.socket
+        self.stream = stream = self.ws_connection.stream
+        stream.max_write_buffer_size = self.ctx.settings.ws_max_buffer
+        self.sock = stream.socket
+        stream.write = self._noting_queue(stream.write)
+        self.direct = None if stream.writing() else self.sock
         self.ctx.sockets.add(self)
         token = self.get_query_argument("token", "")
         if token:
             await self._auth(token)
 
     def on_close(self):
+        self.direct = None
+        if self.stream is not None:
+            vars(self.stream).pop("write", None)  # the stream's own method again: no cycle through _noting_queue
         self.ctx.sockets.discard(self)
         self.ctx.hub.forget(self, self.lots, self.auctions, self.user["_id"] if self.user else "")
 
     # --- outgoing ------------------------------------------------------------
+    def _noting_queue(self, write):
+        """Wrap the stream's `write` so that every write, ours or Tornado's own
+        (pongs, close frames), leaves `direct` unset while bytes wait in the
+        stream: a frame written straight to the socket then would overtake
+        them. `push` sets it again once the stream has drained."""
+        def write_noting_queue(data):
+            try:
+                return write(data)
+            finally:
+                if self.stream.writing():
+                    self.direct = None
+        return write_noting_queue
+
     def push(self, frame: bytes) -> None:
         """Write a pre-built frame: straight to the socket when nothing is
-        queued ahead of it, else behind the queue, within a bounded buffer."""
+        queued ahead of it, else behind the queue, within a bounded buffer.
+        Nothing more goes out once a close frame has."""
         stream = self.stream
-        if stream is None:
-            return  # a closed stream's socket raises OSError below
+        if stream is None or self.ws_connection is None or self.ws_connection.is_closing():
+            return
         try:
             if not stream.writing():
+                self.direct = self.sock
                 try:
                     sent = self.sock.send(frame)
                 except (BlockingIOError, InterruptedError):
@@ -120,15 +141,9 @@ class LiveSocket(WebSocketHandler):
         except (OSError, StreamClosedError):
             pass  # the connection is going; on_close tidies up
 
-    def direct_fd(self) -> int:
-        """The socket's descriptor when a frame may go straight to it (nothing
-        queued in the stream ahead of it), else -1 and `push` keeps the order.
-        Read just before the write: a closed socket answers -1, so a number the
-        kernel has given to a newer connection is never written to."""
-        stream = self.stream
-        if stream is None or stream.writing():
-            return -1
-        return self.sock.fileno()
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.direct = None  # no frame after the close frame
+        super().close(code, reason)
 
     def _drop_slow(self) -> None:
         if self.stream and not self.stream.closed():

@@ -5,10 +5,13 @@
  * the interpreter evicting the kernel's TCP path from the caches between
  * sends, which made a round over 10,000 sockets ~20% slower.
  *
- * send_all(fds, data) -> [(index, result), ...] for every socket that did not
- * take all of `data`: result is the bytes it took, or -errno. Sockets are
- * written with MSG_DONTWAIT, so a full one answers -EAGAIN at once and the
- * caller queues the frame behind it instead.
+ * send_all(socks, data) -> [(index, result), ...] for every socket that did
+ * not take all of `data`: result is the bytes it took, or -errno. `socks`
+ * are socket objects; each one's descriptor is read here, just before the
+ * write, so a socket closed since it was listed answers -EBADF and a number
+ * the kernel has since given to a newer connection is never written to.
+ * Sockets are written with MSG_DONTWAIT, so a full one answers -EAGAIN at
+ * once and the caller queues the frame behind it instead.
  *
  * Built by scripts/build-native; without it the hub writes from Python.
  */
@@ -17,16 +20,18 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+static PyObject *fileno_name;
+
 static PyObject *send_all(PyObject *self, PyObject *args)
 {
-    PyObject *fds_arg, *seq, *failed = NULL;
+    PyObject *socks, *seq, *failed = NULL;
     Py_buffer data;
     int *fds = NULL;
     Py_ssize_t *results = NULL;
 
-    if (!PyArg_ParseTuple(args, "Oy*", &fds_arg, &data))
+    if (!PyArg_ParseTuple(args, "Oy*", &socks, &data))
         return NULL;
-    seq = PySequence_Fast(fds_arg, "fds must be a sequence of ints");
+    seq = PySequence_Fast(socks, "socks must be a sequence of sockets");
     if (seq == NULL)
         goto done;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -37,14 +42,14 @@ static PyObject *send_all(PyObject *self, PyObject *args)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        long fd = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        PyObject *number = PyObject_CallMethodNoArgs(PySequence_Fast_GET_ITEM(seq, i), fileno_name);
+        if (number == NULL)
+            goto done;
+        long fd = PyLong_AsLong(number);
+        Py_DECREF(number);
         if (fd == -1 && PyErr_Occurred())
             goto done;
-        if (fd < 0 || fd > INT_MAX) {
-            PyErr_SetString(PyExc_ValueError, "not a file descriptor");
-            goto done;
-        }
-        fds[i] = (int)fd;
+        fds[i] = fd < 0 || fd > INT_MAX ? -1 : (int)fd;  /* closed: send() answers EBADF */
     }
 
     Py_BEGIN_ALLOW_THREADS
@@ -79,7 +84,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"send_all", send_all, METH_VARARGS,
-     "send_all(fds, data) -> [(index, bytes taken or -errno)] for the sockets that did not take all of data"},
+     "send_all(socks, data) -> [(index, bytes taken or -errno)] for the sockets that did not take all of data"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -87,5 +92,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fanout", NULL, -1, 
 
 PyMODINIT_FUNC PyInit__fanout(void)
 {
+    fileno_name = PyUnicode_InternFromString("fileno");
+    if (fileno_name == NULL)
+        return NULL;
     return PyModule_Create(&module);
 }

@@ -8,9 +8,11 @@ between turns of the loop: a frame that arrives mid-round joins the one
 being written to the watchers not reached yet and goes to the others at the
 start of the next round, so a bid reaches the last watcher one round after
 it arrives, however busy the lot (see `_write_round`). A watcher is anything
-with `push(bytes)` (queues behind what it holds) and `direct_fd()` (its
-socket when nothing is queued, else -1): a chunk's direct sockets are
-written by one native call when server/_fanout is built. Bid events
+with `push(bytes)` (queues behind what it holds) and `direct` (its socket
+while nothing is queued ahead of a new frame, else None): a chunk's direct
+sockets are written by one native call when server/_fanout is built, and
+reading an attribute, not calling a method, keeps the interpreter's share
+of a round small. Bid events
 are delivered in `seq` order: one that arrives early (another node published
 it first) waits briefly for the gap to fill. Each lot keeps a bounded
 history of its recent bid frames, so a client that comes back with `since`
@@ -284,7 +286,7 @@ class Hub:
         position, ahead = watchers.get, room.ahead
         from_, data = -1, b""  # most watchers of a chunk start from the same place: join once
         batch: list = []       # watchers whose sockets take `data` in one native call
-        fds: list[int] = []
+        socks: list = []
         end = min(start + CHUNK, len(order))
         for watcher in order[start:end]:
             sent = position(watcher, head)
@@ -296,20 +298,20 @@ class Hub:
                     self._write_rest(room, watcher, frames[sent - base:])
                     continue
                 if sent != from_:
-                    if fds:
-                        self._send_batch(batch, fds, data)
-                        batch, fds = [], []
+                    if socks:
+                        self._send_batch(batch, socks, data)
+                        batch, socks = [], []
                     from_, data = sent, b"".join(frame for _, frame in frames[sent - base:])
-                fd = watcher.direct_fd() if native_send_all else -1
-                if fd < 0:
+                sock = watcher.direct if native_send_all else None
+                if sock is None:
                     watcher.push(data)
                 else:
                     batch.append(watcher)
-                    fds.append(fd)
+                    socks.append(sock)
             except Exception:  # push handles a socket's own troubles: this is a bug, not a reason to stop the lot
                 log.exception("writing to a lot watcher failed")
-        if fds:
-            self._send_batch(batch, fds, data)
+        if socks:
+            self._send_batch(batch, socks, data)
         loop = asyncio.get_running_loop()
         if end < len(order):
             loop.call_soon(self._write_round, room, order, end, round_head)
@@ -325,11 +327,11 @@ class Hub:
             room.writing = False
 
     @staticmethod
-    def _send_batch(batch: list, fds: list[int], data: bytes) -> None:
+    def _send_batch(batch: list, socks: list, data: bytes) -> None:
         """The same bytes to many sockets in one native call; a socket that
         took only part (or none: its buffer is full) gets the rest through
         `push`, which queues it in order behind what went."""
-        for index, taken in native_send_all(fds, data):
+        for index, taken in native_send_all(socks, data):
             try:
                 if taken >= 0:
                     batch[index].push(memoryview(data)[taken:])

@@ -25,6 +25,13 @@ def send_frame(sock: socket.socket, message: dict) -> None:
 
 def raw_subscriber(port: int, lot_id: str) -> socket.socket:
     """A WebSocket client with a tiny receive buffer that subscribes and then reads nothing."""
+    sock = raw_client(port)
+    send_frame(sock, {"op": "subscribe", "lot": lot_id})
+    return sock
+
+
+def raw_client(port: int) -> socket.socket:
+    """A WebSocket client with a tiny receive buffer, connected, that reads nothing until told."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
@@ -35,7 +42,6 @@ def raw_subscriber(port: int, lot_id: str) -> socket.socket:
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
     assert b" 101 " in head.split(b"\r\n")[0]
-    send_frame(sock, {"op": "subscribe", "lot": lot_id})
     return sock
 
 
