@@ -82,3 +82,18 @@ async def database(url: str):
         yield client.get_default_database()
     finally:
         await client.close()
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of each unmasked server frame in `data`; fails on a torn one."""
+    out = []
+    while data:
+        opcode, n, start = data[0] & 0x0F, data[1] & 0x7F, 2
+        if n == 126:
+            n, start = int.from_bytes(data[2:4], "big"), 4
+        elif n == 127:
+            n, start = int.from_bytes(data[2:10], "big"), 10
+        assert len(data) >= start + n, "a frame was cut short"
+        out.append((opcode, data[start:start + n]))
+        data = data[start + n:]
+    return out

@@ -7,6 +7,7 @@ import socket
 import orjson
 import pytest
 
+from helpers import server_frames
 from server import hub as hubmod
 from server.hub import Hub
 
@@ -27,15 +28,8 @@ class Recorder:
 
 
 def parse_frames(data: bytes) -> list[dict]:
-    """Split written bytes back into the JSON of each frame (short frames only)."""
-    out = []
-    while data:
-        n = data[1] & 0x7F
-        start = 2 if n < 126 else 4
-        n = n if n < 126 else int.from_bytes(data[2:4], "big")
-        out.append(orjson.loads(data[start:start + n]))
-        data = data[start + n:]
-    return out
+    """Split written bytes back into the JSON of each frame."""
+    return [orjson.loads(payload) for _, payload in server_frames(data)]
 
 
 def bid(seq: int, lot: str = "L") -> dict:
