@@ -5,8 +5,11 @@ before `end_at`, price ≥ next minimum, not the current leader), so of any
 set of concurrent bids at most one wins each price level and the price never
 goes down. The lot's `seq` goes up by one in the same write; the bid is then
 stored under `{lot}:{seq}` before anyone is told. The lot also keeps the
-last bid, so a crash between the two writes can be repaired from it.
+last bid, so a crash between the two writes can be repaired from it: by the
+recovery sweep, or by the next bid, which reads the lot as it was and
+writes the bid before it too unless it knows that one stored.
 """
+import asyncio
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -38,6 +41,7 @@ class KnownLot:
     facts: LotFacts
     end_at: int = 0                                  # the end as last seen
     covered: set[str] = field(default_factory=set)   # bidders whose paid deposit covers it
+    stored_seq: int = 0                              # bids up to this seq are in the history
 
 
 class BidResult(NamedTuple):
@@ -124,7 +128,13 @@ async def place_bid(db, events, cache: dict, user: dict, lot_id: str, price: int
             {"_id": lot_id, "status": "live"}, {"$max": {"end_at": new_end}}, return_document=True) or lot
     known.end_at = lot["end_at"]
     bid = bid_doc(lot)
-    await store_bid(db, bid)
+    if before["seq"] > known.stored_seq:
+        # The bid before ours came through another node, or through one that
+        # died before storing it; ours is about to overwrite the lot's copy.
+        await asyncio.gather(store_bid(db, bid), repair_history(db, before))
+    else:
+        await store_bid(db, bid)
+    known.stored_seq = max(known.stored_seq, bid["seq"])
     result = BidResult(bid, lot, before["leader"], False)
     await events.publish(bid_event(result))
     return result

@@ -130,8 +130,12 @@ class Context:
             self.hub.deliver(event)
             if event["type"] == "status":  # paused, resumed (a new end), closed: read it afresh
                 self.bid_cache.pop(event["lot"], None)
-            if event["type"] == "bid" and event["node"] == self.node_id:
-                self.bid_counts.add(event["auction"], -1 if event["kind"] == "undo" else 1)
+            if event["type"] == "bid":
+                known = self.bid_cache.get(event["lot"])
+                if known:  # a bid is announced only once it is in the history: the next one here need not check
+                    known.stored_seq = max(known.stored_seq, event["seq"])
+                if event["node"] == self.node_id:
+                    self.bid_counts.add(event["auction"], -1 if event["kind"] == "undo" else 1)
 
     async def count_watchers(self) -> None:
         """Once a second: share this node's watcher counts, announce the totals."""

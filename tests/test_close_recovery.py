@@ -160,6 +160,25 @@ async def test_the_sweep_writes_back_a_bid_a_crash_kept_out_of_the_history(admin
     assert [(b["seq"], b["price"], b["status"]) for b in history["items"]] == [(1, 10000, "bidding")]
 
 
+async def test_the_next_bid_on_another_node_writes_back_the_bid_a_crash_kept_out_of_the_history(server_factory):
+    """Node A's lot took a bid but A died before writing the bid document;
+    the next bid, on node B, would overwrite the lot's copy of it: B writes
+    both, long before any sweep. (B has taken no bid on the lot before, so
+    A's announcement of the deleted bid has not told B it is stored.)"""
+    node_a, node_b = server_factory("node_a", database="cut_off"), server_factory("node_b", database="cut_off")
+    admin = Api(node_a.url, node_a.admin_token)
+    auction, (lot,) = await live_lot(admin)
+    on_a, on_b = Api(node_a.url), Api(node_b.url)
+    first, _ = await bidder(on_a, auction["id"])
+    second, _ = await bidder(on_b, auction["id"])
+    assert (await on_a.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=first))[0] == 201
+    async with database(node_a.env["MONGODB_URL"]) as db:
+        await db.bids.delete_one({"_id": f"{lot['id']}:1"})  # as if node A died before the insert
+    assert (await on_b.post(f"/api/lots/{lot['id']}/bids", {"price": 11000}, token=second))[0] == 201
+    status, history = await on_b.get(f"/api/lots/{lot['id']}/bids")
+    assert [(b["seq"], b["price"]) for b in history["items"]] == [(2, 11000), (1, 10000)]
+
+
 async def test_a_later_sweep_looks_for_cut_off_bids_among_the_lots_bid_on_since_the_last_one(admin, api, server):
     auction, (old, recent) = await live_lot(admin, lots=2)
     token, _ = await bidder(api, auction["id"])
