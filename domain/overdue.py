@@ -35,6 +35,8 @@ async def expire(db, events, order_id: str, now: int, rules: Rules) -> dict | No
     if order["deposit_id"]:
         await forfeit(db, order["deposit_id"], order, at)
     await db.users.update_one({"_id": order["user_id"]}, {"$max": {"banned_until": at + rules.ban_ms}})
+    # Sockets read their user once, at login, and nodes remember whose deposit covers a lot: tell them.
+    await events.publish({"type": "barred", "user": order["user_id"], "until": at + rules.ban_ms})
     await closing.recount_deals(db, order["auction_id"])
     await audit.record(db, order_id, "overdue", at, key=f"overdue:{order_id}", deposit_id=order["deposit_id"])
     return await db.orders.find_one_and_update({"_id": order_id, "forfeit": "pending"},

@@ -126,6 +126,11 @@ class Context:
         if event["type"] == "timeline":
             if event["node"] != self.node_id:
                 await self.timeline.sync_auction(event["auction"])
+        elif event["type"] == "barred":
+            for sock in self.hub.users.get(event["user"], ()):
+                sock.user["banned_until"] = max(sock.user.get("banned_until", 0), event["until"])
+            for known in self.bid_cache.values():
+                known.covered.discard(event["user"])  # the forfeited deposit covers nothing now
         else:
             self.hub.deliver(event)
             if event["type"] == "status":  # paused, resumed (a new end), closed: read it afresh

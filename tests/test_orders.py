@@ -113,6 +113,32 @@ async def test_seeds_scenario_loser_refunded_at_close_and_unpaid_winner_forfeits
     assert status == 403 and body["error"]["code"] == "forbidden"
 
 
+async def test_a_defaulter_is_barred_also_on_the_socket_they_opened_before(admin, api, server):
+    """A socket reads its user once, at login: the ban must reach it anyway,
+    or a defaulter holding another session's deposit could go on bidding."""
+    later, (next_lot,) = await live_lot(admin)
+    auction, (lot,) = await live_lot(admin, end_in=2.5)
+    token_a, _ = await bidder(api, auction["id"], lot["id"])
+    status, body = await api.post("/api/deposits", {"auction_id": later["id"], "lot_id": next_lot["id"],
+                                                    "pay_type": "balance"}, token=token_a)
+    assert status == 201, body
+    socket_a, _ = await watching(server, next_lot["id"], token_a)
+    await socket_a.send({"op": "bid", "lot": next_lot["id"], "price": 10000, "id": "a1"})
+    assert (await socket_a.until(of_type("ack")))["seq"] == 1
+    await bid(api, token_a, lot["id"], 10000)
+    order = await unpaid_order(api, token_a)
+    await wait_for(lambda: api.post(f"/api/lots/{next_lot['id']}/bids", {"price": 20000}, token=token_a),
+                   lambda r: r[0] == 403, timeout=PAY_SECONDS + 5, every=0.2)  # overdue, and barred over HTTP
+    assert (await api.get(f"/api/orders/{order['id']}", token=token_a))[1]["status"] == "overdue"
+
+    async def bid_on_the_socket():  # A leads: the bid cannot be taken, only the reason for refusing it changes
+        await socket_a.send({"op": "bid", "lot": next_lot["id"], "price": 20000, "id": "late"})
+        return await socket_a.until(of_type("error", id="late"))
+    refused = await wait_for(bid_on_the_socket, lambda e: e["code"] != "already_leading", timeout=2, every=0.2)
+    assert refused["code"] == "forbidden"
+    socket_a.close()
+
+
 async def test_session_deposits_go_back_at_the_end_only_to_those_who_won_nothing(admin, api, server):
     auction, (lot1, lot2) = await live_lot(admin, lots=2, end_in=2.5)
     token_a, user_a = await bidder(api, auction["id"])
