@@ -36,12 +36,30 @@ class LotFacts(NamedTuple):
 
 @dataclass
 class KnownLot:
-    """What a node keeps about a lot it takes bids on, in `cache[lot_id]`;
-    dropped when the lot closes (the server does, on its status event)."""
+    """What a node keeps about a lot it takes bids on, in `BidCache.lots`;
+    dropped when the lot changes status (the server does, on its event)."""
     facts: LotFacts
     end_at: int = 0                                  # the end as last seen
-    covered: set[str] = field(default_factory=set)   # bidders whose paid deposit covers it
+    covered: set[str] = field(default_factory=set)   # bidders whose paid lot deposit covers it
     stored_seq: int = 0                              # bids up to this seq are in the history
+
+
+@dataclass
+class BidCache:
+    """What a node keeps so that a bid costs the store as few reads as it
+    can: the lots it takes bids on and, per session, who holds a paid
+    session deposit (a deposit stays held while its lots are open, so the
+    server drops a session's entry only at the session's status events).
+    Whatever takes a held deposit away while its lots are open must call
+    `uncover` on every node: overdue does, through its `barred` event."""
+    lots: dict[str, KnownLot] = field(default_factory=dict)
+    session_covered: dict[str, set[str]] = field(default_factory=dict)  # auction id -> user ids
+
+    def uncover(self, user_id: str) -> None:
+        for users in self.session_covered.values():
+            users.discard(user_id)
+        for known in self.lots.values():
+            known.covered.discard(user_id)
 
 
 class BidResult(NamedTuple):
@@ -51,8 +69,8 @@ class BidResult(NamedTuple):
     repeated: bool     # the same client id was seen before: this is the first answer again
 
 
-async def known_lot(db, cache: dict, lot_id: str) -> KnownLot:
-    known = cache.get(lot_id)
+async def known_lot(db, cache: BidCache, lot_id: str) -> KnownLot:
+    known = cache.lots.get(lot_id)
     if known:
         return known
     lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
@@ -64,20 +82,24 @@ async def known_lot(db, cache: dict, lot_id: str) -> KnownLot:
                      auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0)
     known = KnownLot(facts, lot["end_at"])
     if lot["status"] not in ("scheduled", "preview"):
-        cache[lot_id] = known  # only once it can no longer be edited
+        cache.lots[lot_id] = known  # only once it can no longer be edited
     return known
 
 
-async def check_may_bid(db, cache: dict, user: dict, lot_id: str, now: int) -> KnownLot:
+async def check_may_bid(db, cache: BidCache, user: dict, lot_id: str, now: int) -> KnownLot:
     """The rules about the bidder rather than the price: bans and the deposit."""
     if user.get("banned_until", 0) > now:
         raise Forbidden("bidding is suspended for this account after an unpaid order")
     known = await known_lot(db, cache, lot_id)
-    if user["_id"] not in known.covered:
-        lot = {"_id": lot_id, "auction_id": known.facts.auction_id}
-        if not await deposits.covering_deposit(db, user["_id"], lot):
+    auction_id = known.facts.auction_id
+    if user["_id"] not in known.covered and user["_id"] not in cache.session_covered.get(auction_id, ()):
+        deposit = await deposits.covering_deposit(db, user["_id"], {"_id": lot_id, "auction_id": auction_id})
+        if not deposit:
             raise DepositRequired("pay a deposit for this lot or its session first")
-        known.covered.add(user["_id"])  # a paid deposit stays paid while the lot is open
+        if deposit["kind"] == "auction":  # covers every lot of the session: one read for all of them
+            cache.session_covered.setdefault(auction_id, set()).add(user["_id"])
+        else:
+            known.covered.add(user["_id"])
     return known
 
 
@@ -89,7 +111,7 @@ def extended_end(facts: LotFacts, end_at: int, now: int) -> int:
     return min(new_end, facts.latest_end) if facts.latest_end else new_end
 
 
-async def place_bid(db, events, cache: dict, user: dict, lot_id: str, price: int, now: int,
+async def place_bid(db, events, cache: BidCache, user: dict, lot_id: str, price: int, now: int,
                     client_id: str = "", kind: str = "bid", raise_own: bool = False) -> BidResult:
     """Accept or refuse one bid, and announce it. A repeated `client_id`
     returns the first answer. `raise_own` is for proxy settlement only: the
@@ -172,8 +194,8 @@ async def _refused(db, cache, user, lot_id, price, now, client_id) -> BidResult:
     if last.get("client_id") == client_id and last.get("user_id") == user["_id"]:
         # The same request twice at once: the first is accepted but not yet in the history.
         return BidResult(bid_doc(lot), lot, "", True)
-    if lot_id in cache:
-        cache[lot_id].end_at = lot["end_at"]
+    if lot_id in cache.lots:
+        cache.lots[lot_id].end_at = lot["end_at"]
     if lot["status"] != "live" or lot["end_at"] <= now:
         raise LotNotLive(f"lot is {lot['status']}", status=lot["status"])
     if lot["leader"] == user["_id"]:

@@ -45,7 +45,7 @@ def plan(lot: dict, proxies: list[dict]) -> Step | None:
     return Step(top["user_id"], top["max_price"])  # the leader's proxy answers on the next step
 
 
-async def set_proxy(db, events, cache: dict, user: dict, lot_id: str, max_price: int, now: int) -> dict:
+async def set_proxy(db, events, cache: bidding.BidCache, user: dict, lot_id: str, max_price: int, now: int) -> dict:
     """Leave or change a maximum, then let the proxies bid."""
     await bidding.check_may_bid(db, cache, user, lot_id, now)
     lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
@@ -70,7 +70,7 @@ async def set_proxy(db, events, cache: dict, user: dict, lot_id: str, max_price:
     return doc
 
 
-async def settle(db, events, cache: dict, lot_id: str, now: int) -> list[bidding.BidResult]:
+async def settle(db, events, cache: bidding.BidCache, lot_id: str, now: int) -> list[bidding.BidResult]:
     placed = []
     for _ in range(MAX_STEPS):
         lot = await db.lots.find_one({"_id": lot_id})

@@ -70,7 +70,7 @@ class Context:
         self.metrics.live(sockets=lambda: len(self.sockets), jobs=lambda: len(self.timeline.scheduler.get_jobs()),
                           frames=lambda: self.hub.frames_pushed)
         self.bid_counts = SessionBidCounts(self.db)
-        self.bid_cache: dict = {}    # lot id -> bidding.KnownLot, forgotten at the lot's next status change
+        self.bid_cache = bidding.BidCache()
         self.user_bids = Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2)
         self.tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
@@ -129,14 +129,15 @@ class Context:
         elif event["type"] == "barred":
             for sock in self.hub.users.get(event["user"], ()):
                 sock.user["banned_until"] = max(sock.user.get("banned_until", 0), event["until"])
-            for known in self.bid_cache.values():
-                known.covered.discard(event["user"])  # the forfeited deposit covers nothing now
+            self.bid_cache.uncover(event["user"])  # the forfeited deposit covers nothing now
         else:
             self.hub.deliver(event)
             if event["type"] == "status":  # paused, resumed (a new end), closed: read it afresh
-                self.bid_cache.pop(event["lot"], None)
+                self.bid_cache.lots.pop(event["lot"], None)
+            if event["type"] == "auction":  # ended: its session deposits go back
+                self.bid_cache.session_covered.pop(event["auction"], None)
             if event["type"] == "bid":
-                known = self.bid_cache.get(event["lot"])
+                known = self.bid_cache.lots.get(event["lot"])
                 if known:  # a bid is announced only once it is in the history: the next one here need not check
                     known.stored_seq = max(known.stored_seq, event["seq"])
                 if event["node"] == self.node_id:

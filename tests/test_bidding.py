@@ -54,6 +54,23 @@ async def test_bid_is_acknowledged_fanned_out_and_the_previous_leader_is_outbid(
         s.close()
 
 
+async def test_a_deposit_covers_its_lot_or_its_session_and_nothing_else_however_much_was_bid(admin, api, server):
+    auction, (lot1, lot2) = await live_lot(admin, lots=2)
+    other, (elsewhere,) = await live_lot(admin)
+    lot_only, _ = await bidder(api, auction["id"], lot1["id"])
+    whole_session, _ = await bidder(api, auction["id"])
+
+    async def bid(token, lot, price):
+        status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": price}, token=token)
+        return status, body.get("error", {}).get("code")
+    assert await bid(lot_only, lot1, 10000) == (201, None)
+    assert await bid(lot_only, lot2, 10000) == (403, "deposit_required")
+    assert await bid(whole_session, lot1, 11000) == (201, None)
+    assert await bid(whole_session, lot2, 10000) == (201, None)
+    assert await bid(whole_session, elsewhere, 10000) == (403, "deposit_required")
+    assert await bid(lot_only, lot2, 11000) == (403, "deposit_required")
+
+
 async def test_bids_that_break_a_rule_get_the_right_error_and_change_nothing(admin, api, server):
     auction, (lot,) = await live_lot(admin)
     token, _ = await bidder(api, auction["id"])
