@@ -47,13 +47,19 @@ class KnownLot:
 @dataclass
 class BidCache:
     """What a node keeps so that a bid costs the store as few reads as it
-    can: the lots it takes bids on and, per session, who holds a paid
-    session deposit (a deposit stays held while its lots are open, so the
-    server drops a session's entry only at the session's status events).
-    Whatever takes a held deposit away while its lots are open must call
-    `uncover` on every node: overdue does, through its `barred` event."""
+    can: the lots it takes bids on, the sessions they belong to (no longer
+    editable) and, per session, who holds a paid session deposit (a deposit
+    stays held while its lots are open). The server drops a lot's entry at
+    the lot's status events and a session's at the session's. Whatever
+    takes a held deposit away while its lots are open must call `uncover`
+    on every node: overdue does, through its `barred` event."""
     lots: dict[str, KnownLot] = field(default_factory=dict)
+    sessions: dict[str, dict] = field(default_factory=dict)             # auction id -> its document
     session_covered: dict[str, set[str]] = field(default_factory=dict)  # auction id -> user ids
+
+    def forget_session(self, auction_id: str) -> None:
+        self.sessions.pop(auction_id, None)
+        self.session_covered.pop(auction_id, None)
 
     def uncover(self, user_id: str) -> None:
         for users in self.session_covered.values():
@@ -69,14 +75,19 @@ class BidResult(NamedTuple):
     repeated: bool     # the same client id was seen before: this is the first answer again
 
 
-async def known_lot(db, cache: BidCache, lot_id: str) -> KnownLot:
+async def known_lot(db, cache: BidCache, lot_id: str, lot: dict | None = None) -> KnownLot:
+    """What a bid on the lot needs to know; `lot` is its document if the
+    caller has just read it (a subscriber's snapshot: a lot watched here is
+    one likely to be bid on here, so its first bid need not read it)."""
     known = cache.lots.get(lot_id)
     if known:
         return known
-    lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
+    lot = lot or await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
     if not lot:
         raise NotFound("no such lot")
-    auction = await db.auctions.find_one({"_id": lot["auction_id"]})
+    auction = cache.sessions.get(lot["auction_id"]) or await db.auctions.find_one({"_id": lot["auction_id"]})
+    if auction["status"] not in ("scheduled", "preview"):
+        cache.sessions[auction["_id"]] = auction  # its settings are fixed now: one read for all its lots
     cap = auction.get("max_extend_s", 0)
     facts = LotFacts(lot["auction_id"], lot["increment"], auction["extend_window_s"] * 1000,
                      auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0)

@@ -81,6 +81,14 @@ class Context:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def know_lot(self, lot: dict) -> None:
+        """Learn what a bid on a live lot needs from the lot just read for a
+        subscriber, before the lot's first bid here has to read it."""
+        try:
+            await bidding.known_lot(self.db, self.bid_cache, lot["_id"], lot)
+        except Exception:
+            log.exception("reading ahead for bids on lot %s failed", lot["_id"])
+
     async def place_bid(self, user: dict, lot_id: str, price: int, client_id: str = "") -> bidding.BidResult:
         started = time.perf_counter()
         try:
@@ -134,8 +142,8 @@ class Context:
             self.hub.deliver(event)
             if event["type"] == "status":  # paused, resumed (a new end), closed: read it afresh
                 self.bid_cache.lots.pop(event["lot"], None)
-            if event["type"] == "auction":  # ended: its session deposits go back
-                self.bid_cache.session_covered.pop(event["auction"], None)
+            if event["type"] == "auction":  # live, ended (its session deposits go back): read it afresh
+                self.bid_cache.forget_session(event["auction"])
             if event["type"] == "bid":
                 known = self.bid_cache.lots.get(event["lot"])
                 if known:  # a bid is announced only once it is in the history: the next one here need not check
