@@ -225,8 +225,7 @@ class LiveSocket(WebSocketHandler):
             lot = await lots.get(self.ctx.db, msg.lot)
             recent = await bidding.history(self.ctx.db, msg.lot)
             hub.keep_snapshot(lot, recent)
-            if lot["status"] in ("live", "paused") and msg.lot not in self.ctx.bid_cache.lots:
-                self.ctx.spawn(self.ctx.know_lot(lot))
+            self.ctx.read_ahead(lot)
         self.lots.add(msg.lot)
         missed = hub.watch_lot(self, msg.lot, lot["seq"])
         self.send(snapshot(lot, recent, hub.watcher_count(msg.lot), self.ctx.clock.now_ms()))

@@ -81,9 +81,14 @@ class Context:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def know_lot(self, lot: dict) -> None:
-        """Learn what a bid on a live lot needs from the lot just read for a
-        subscriber, before the lot's first bid here has to read it."""
+    def read_ahead(self, lot: dict) -> None:
+        """A lot watched here is one likely to be bid on here: learn what its
+        bids need from the lot just read for a subscriber, in the background,
+        rather than on its first bid."""
+        if lot["status"] in ("live", "paused") and lot["_id"] not in self.bid_cache.lots:
+            self.spawn(self._read_ahead(lot))
+
+    async def _read_ahead(self, lot: dict) -> None:
         try:
             await bidding.known_lot(self.db, self.bid_cache, lot["_id"], lot)
         except Exception:
