@@ -41,5 +41,8 @@ class LedgerHandler(BaseHandler):
         limit = self.query_int("limit", 50, 1, 200)
         before = self.query_int("before_seq", 0, 0, 10**12)
         lines = await wallet.lines(self.db, user["_id"], limit, before or None)
-        self.send({"balance": await wallet.balance(self.db, user["_id"]),
-                   "items": [render.ledger_line(line) for line in lines]})
+        if lines and not before:
+            balance = lines[0]["balance_after"]  # the page's own newest line: a line appended meanwhile can't split them
+        else:
+            balance = await wallet.balance(self.db, user["_id"])
+        self.send({"balance": balance, "items": [render.ledger_line(line) for line in lines]})
