@@ -16,6 +16,7 @@ from typing import NamedTuple
 from pymongo.errors import DuplicateKeyError
 
 from domain import accounts, deposits
+from domain.auctions import EDITABLE
 from domain.errors import (AlreadyLeading, BidTooLow, DepositRequired, Forbidden, LotNotLive,
                            NotFound)
 from domain.ids import new_id
@@ -86,13 +87,13 @@ async def known_lot(db, cache: BidCache, lot_id: str, lot: dict | None = None) -
     if not lot:
         raise NotFound("no such lot")
     auction = cache.sessions.get(lot["auction_id"]) or await db.auctions.find_one({"_id": lot["auction_id"]})
-    if auction["status"] not in ("scheduled", "preview"):
+    if auction["status"] not in EDITABLE:
         cache.sessions[auction["_id"]] = auction  # its settings are fixed now: one read for all its lots
     cap = auction.get("max_extend_s", 0)
     facts = LotFacts(lot["auction_id"], lot["increment"], auction["extend_window_s"] * 1000,
                      auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0)
     known = KnownLot(facts, lot["end_at"])
-    if lot["status"] not in ("scheduled", "preview"):
+    if lot["status"] not in EDITABLE:
         cache.lots[lot_id] = known  # only once it can no longer be edited
     return known
 
