@@ -31,7 +31,7 @@ from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from server.hub import text_frame  # noqa: E402  (the same frame bytes Gavel writes)
+from handlers.messages import text_frame  # noqa: E402  (the same frame bytes Gavel writes)
 
 
 class Lot:

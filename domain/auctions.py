@@ -1,8 +1,11 @@
-"""Auction sessions (专场): the operator's catalog side and the session lifecycle."""
-from domain import audit
+"""Auction sessions (专场): the operator's catalog side and the session lifecycle.
+
+A change to a session's times publishes `session_changed`: every node
+re-derives the session's timers from the stored documents when it hears it."""
+from domain import audit, refunds
 from domain.errors import Conflict, NotFound, OutOfRange
 from domain.ids import new_id
-from domain.status import AUCTION_MOVES
+from domain.states import AUCTION, move as move_state
 
 EDITABLE = ("scheduled", "preview")
 TIME_FIELDS = ("preview_start", "preview_end", "auction_start", "auction_end")
@@ -16,15 +19,20 @@ def check_times(doc: dict) -> None:
         raise OutOfRange("extend_by_s must be set when extend_window_s is")
 
 
-async def create(db, fields: dict, now: int) -> dict:
+def changed(auction_id: str) -> dict:
+    return {"type": "session_changed", "auction": auction_id}
+
+
+async def create(db, events, fields: dict, now: int) -> dict:
     check_times(fields)
     doc = {
         "_id": new_id(), "cover": "", "video": "", "deposit": 100000,
         "extend_window_s": 0, "extend_by_s": 0, "max_extend_s": 0, **fields,
-        "status": "scheduled", "lot_count": 0, "bid_count": 0, "look_count": 0,
+        "status": "scheduled", "lot_count": 0, "bid_count": 0, "bid_count_at": 0, "look_count": 0,
         "total_deal": 0, "deleted_at": 0, "created_at": now, "updated_at": now,
     }
     await db.auctions.insert_one(doc)
+    await events.publish(changed(doc["_id"]))
     return doc
 
 
@@ -54,7 +62,18 @@ async def list_(db, status: str | None = None) -> list[dict]:
     return await db.auctions.find(query).sort("auction_start", -1).to_list(None)
 
 
-async def update(db, auction_id: str, fields: dict, now: int) -> dict:
+async def recount_bids(db, auction_id: str, now: int) -> None:
+    """`bid_count`: the sum of its lots' counts, each kept by the bids' own
+    conditional writes. Recomputed rather than added up, so a lost event or
+    a crash leaves nothing to drift; a recount read earlier than the one
+    stored is dropped, so nodes recounting at once cannot set an older sum."""
+    total = sum([lot["bid_count"] async for lot in db.lots.find({"auction_id": auction_id, "deleted_at": 0},
+                                                                 {"bid_count": 1})])
+    await db.auctions.update_one({"_id": auction_id, "bid_count_at": {"$lt": now}},
+                                 {"$set": {"bid_count": total, "bid_count_at": now}})
+
+
+async def update(db, events, auction_id: str, fields: dict, now: int) -> dict:
     current = await get(db, auction_id)
     merged = {**current, **fields}
     check_times(merged)
@@ -70,10 +89,13 @@ async def update(db, auction_id: str, fields: dict, now: int) -> dict:
             {"auction_id": auction_id, "deleted_at": 0, "status": {"$in": EDITABLE}},
             {"$set": {"end_at": doc["auction_end"]}},
         )
+    await events.publish(changed(auction_id))
     return doc
 
 
-async def delete(db, auction_id: str, now: int) -> None:
+async def withdraw(db, events, auction_id: str, now: int) -> None:
+    """Delete a session before it goes live (logically), its lots with it,
+    and give back the deposits paid for it."""
     await get(db, auction_id)
     done = await db.auctions.update_one(
         {"_id": auction_id, "deleted_at": 0, "status": {"$in": EDITABLE}},
@@ -82,6 +104,8 @@ async def delete(db, auction_id: str, now: int) -> None:
     if done.modified_count != 1:
         raise Conflict("a session can be deleted only before it goes live")
     await delete_lots_of(db, auction_id, now)
+    await events.publish(changed(auction_id))
+    await refunds.refund_withdrawn(db, now)
 
 
 async def delete_lots_of(db, auction_id: str, deleted_at: int) -> None:
@@ -92,11 +116,8 @@ async def delete_lots_of(db, auction_id: str, deleted_at: int) -> None:
 
 async def move(db, events, auction_id: str, to: str, now: int, extra: dict | None = None) -> bool:
     """One conditional transition; False (and no event) if it was already made."""
-    done = await db.auctions.update_one(
-        {"_id": auction_id, "deleted_at": 0, "status": {"$in": AUCTION_MOVES[to]}},
-        {"$set": {"status": to, f"{to}_at": now, **(extra or {})}},
-    )
-    if done.modified_count != 1:
+    if not await move_state(db.auctions, AUCTION, {"_id": auction_id, "deleted_at": 0}, to,
+                            set={f"{to}_at": now, **(extra or {})}):
         return False
     await audit.record(db, auction_id, to, now)
     await events.publish({"type": "auction", "auction": auction_id, "status": to})

@@ -10,63 +10,20 @@ recovery sweep, or by the next bid, which reads the lot as it was and
 writes the bid before it too unless it knows that one stored.
 """
 import asyncio
-from dataclasses import dataclass, field
+import time
 from typing import NamedTuple
 
 from pymongo.errors import DuplicateKeyError
 
-from domain import accounts, deposits
-from domain.auctions import EDITABLE
-from domain.errors import (AlreadyLeading, BidTooLow, DepositRequired, Forbidden, LotNotLive,
-                           NotFound)
+from domain import accounts, deposits, proxies
+from domain.bid_cache import BidCache, KnownLot, LotFacts
+from domain.deps import Deps
+from domain.errors import AlreadyLeading, BidTooLow, DepositRequired, DomainError, Forbidden, LotNotLive, NotFound, RateLimited
 from domain.ids import new_id
 from domain.lots import next_min
+from domain.states import BID, move
 
 HISTORY_PAGE = 20
-
-
-class LotFacts(NamedTuple):
-    """What cannot change about a lot once it is live (edits stop there), so
-    a node may keep it: it spares a read on every bid."""
-    auction_id: str
-    increment: int
-    extend_window_ms: int
-    extend_by_ms: int
-    latest_end: int  # 0: extensions are not capped
-
-
-@dataclass
-class KnownLot:
-    """What a node keeps about a lot it takes bids on, in `BidCache.lots`;
-    dropped when the lot changes status (the server does, on its event)."""
-    facts: LotFacts
-    end_at: int = 0                                  # the end as last seen
-    covered: set[str] = field(default_factory=set)   # bidders whose paid lot deposit covers it
-    stored_seq: int = 0                              # bids up to this seq are in the history
-
-
-@dataclass
-class BidCache:
-    """What a node keeps so that a bid costs the store as few reads as it
-    can: the lots it takes bids on, the sessions they belong to (no longer
-    editable) and, per session, who holds a paid session deposit (a deposit
-    stays held while its lots are open). The server drops a lot's entry at
-    the lot's status events and a session's at the session's. Whatever
-    takes a held deposit away while its lots are open must call `uncover`
-    on every node: overdue does, through its `barred` event."""
-    lots: dict[str, KnownLot] = field(default_factory=dict)
-    sessions: dict[str, dict] = field(default_factory=dict)             # auction id -> its document
-    session_covered: dict[str, set[str]] = field(default_factory=dict)  # auction id -> user ids
-
-    def forget_session(self, auction_id: str) -> None:
-        self.sessions.pop(auction_id, None)
-        self.session_covered.pop(auction_id, None)
-
-    def uncover(self, user_id: str) -> None:
-        for users in self.session_covered.values():
-            users.discard(user_id)
-        for known in self.lots.values():
-            known.covered.discard(user_id)
 
 
 class BidResult(NamedTuple):
@@ -76,42 +33,40 @@ class BidResult(NamedTuple):
     repeated: bool     # the same client id was seen before: this is the first answer again
 
 
-async def known_lot(db, cache: BidCache, lot_id: str, lot: dict | None = None) -> KnownLot:
-    """What a bid on the lot needs to know; `lot` is its document if the
-    caller has just read it (a subscriber's snapshot: a lot watched here is
-    one likely to be bid on here, so its first bid need not read it)."""
-    known = cache.lots.get(lot_id)
-    if known:
-        return known
-    lot = lot or await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
-    if not lot:
-        raise NotFound("no such lot")
-    auction = cache.sessions.get(lot["auction_id"]) or await db.auctions.find_one({"_id": lot["auction_id"]})
-    if auction["status"] not in EDITABLE:
-        cache.sessions[auction["_id"]] = auction  # its settings are fixed now: one read for all its lots
-    cap = auction.get("max_extend_s", 0)
-    facts = LotFacts(lot["auction_id"], lot["increment"], auction["extend_window_s"] * 1000,
-                     auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0)
-    known = KnownLot(facts, lot["end_at"])
-    if lot["status"] not in EDITABLE:
-        cache.lots[lot_id] = known  # only once it can no longer be edited
-    return known
+async def place_bid(deps: Deps, user: dict, lot_id: str, price: int, client_id: str = "") -> BidResult:
+    """A bidder's bid, over HTTP or /ws: the bidder's rate, the decision, and
+    the standing proxies' answer to it once the bidder has theirs."""
+    started = time.perf_counter()
+    try:
+        if not deps.bid_limits.take(user["_id"]):
+            raise RateLimited("too many bids; slow down")
+        result = await decide(deps.db, deps.events, deps.bid_cache, user, lot_id, price, deps.clock.now_ms(), client_id)
+    except DomainError as exc:
+        deps.observer.bid_refused(exc.code, time.perf_counter() - started)
+        raise
+    deps.observer.bid_accepted(time.perf_counter() - started, result.repeated)
+    if result.lot.get("proxy_count") and not result.repeated:
+        deps.background(proxies.respond(deps, lot_id))
+    return result
+
+
+def read_ahead(deps: Deps, lot: dict) -> None:
+    """A lot watched here is one likely to be bid on here: learn what its bids
+    need from the lot just read for a subscriber, rather than on its first bid."""
+    if lot["status"] in ("live", "paused") and lot["_id"] not in deps.bid_cache.lots:
+        deps.background(deps.bid_cache.known_lot(deps.db, lot["_id"], lot))
 
 
 async def check_may_bid(db, cache: BidCache, user: dict, lot_id: str, now: int) -> KnownLot:
     """The rules about the bidder rather than the price: bans and the deposit."""
     if user.get("banned_until", 0) > now:
         raise Forbidden("bidding is suspended for this account after an unpaid order")
-    known = await known_lot(db, cache, lot_id)
-    auction_id = known.facts.auction_id
-    if user["_id"] not in known.covered and user["_id"] not in cache.session_covered.get(auction_id, ()):
-        deposit = await deposits.covering_deposit(db, user["_id"], {"_id": lot_id, "auction_id": auction_id})
+    known = await cache.known_lot(db, lot_id)
+    if not cache.covers(user["_id"], known):
+        deposit = await deposits.covering_deposit(db, user["_id"], {"_id": lot_id, "auction_id": known.facts.auction_id})
         if not deposit:
             raise DepositRequired("pay a deposit for this lot or its session first")
-        if deposit["kind"] == "auction":  # covers every lot of the session: one read for all of them
-            cache.session_covered.setdefault(auction_id, set()).add(user["_id"])
-        else:
-            known.covered.add(user["_id"])
+        cache.cover(deposit, known)
     return known
 
 
@@ -123,10 +78,10 @@ def extended_end(facts: LotFacts, end_at: int, now: int) -> int:
     return min(new_end, facts.latest_end) if facts.latest_end else new_end
 
 
-async def place_bid(db, events, cache: BidCache, user: dict, lot_id: str, price: int, now: int,
-                    client_id: str = "", kind: str = "bid", raise_own: bool = False) -> BidResult:
+async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: int, now: int,
+                 client_id: str = "", kind: str = "bid", by_leader: bool = False) -> BidResult:
     """Accept or refuse one bid, and announce it. A repeated `client_id`
-    returns the first answer. `raise_own` is for proxy settlement only: the
+    returns the first answer. `by_leader` is for the proxies only: the
     leader's own maximum answering a tie (see domain.proxies).
 
     A repeat is looked for only when the write is refused: a repeated bid
@@ -148,7 +103,7 @@ async def place_bid(db, events, cache: BidCache, user: dict, lot_id: str, price:
         update["$max"] = {"end_at": new_end}
     before = await db.lots.find_one_and_update(
         {"_id": lot_id, "status": "live", "end_at": {"$gt": now}, "next_min": {"$lte": price},
-         "leader": user["_id"] if raise_own else {"$ne": user["_id"]}},
+         "leader": user["_id"] if by_leader else {"$ne": user["_id"]}},
         update,
         return_document=False,
     )
@@ -237,8 +192,7 @@ async def repair_history(db, lot: dict) -> bool:
     if written:
         await store_bid(db, bid_doc(lot))
     if last["kind"] == "undo":
-        await db.bids.update_one({"_id": f"{lot['_id']}:{last['voided_seq']}", "status": "bidding"},
-                                 {"$set": {"status": "void"}})
+        await move(db.bids, BID, {"_id": f"{lot['_id']}:{last['voided_seq']}"}, "void")
     return written
 
 
@@ -249,10 +203,12 @@ async def history(db, lot_id: str, limit: int = HISTORY_PAGE, before_seq: int = 
     return await db.bids.find(query).sort("seq", -1).limit(limit).to_list(None)
 
 
-def bid_event(result: BidResult) -> dict:
-    """What every node hears of an accepted bid; the hub strips the user ids."""
+def bid_event(result: BidResult, **extra) -> dict:
+    """What every node hears of an accepted bid or a correction (an undo adds
+    what it voided); user ids stay inside the servers (handlers/messages.py
+    shapes what clients see)."""
     bid, lot = result.bid, result.lot
     return {"type": "bid", "lot": bid["lot_id"], "auction": bid["auction_id"], "seq": bid["seq"],
             "price": bid["price"], "bidder": bid["bidder"], "bid_count": lot["bid_count"],
             "next_min": lot["next_min"], "end_at": lot["end_at"], "kind": bid["kind"], "at": bid["created_at"],
-            "user": bid["user_id"], "previous_leader": result.previous_leader}
+            "user": bid["user_id"], "previous_leader": result.previous_leader, **extra}

@@ -3,12 +3,12 @@ resume (the close moves by the paused time) and undo of the last bid (the
 previous bid leads again; the correction takes the next `seq`). Each is one
 conditional write on the lot, audited with the operator's name."""
 from domain import audit, lots
-from domain.bidding import repair_history
+from domain.bidding import BidResult, bid_doc, bid_event, repair_history
 from domain.errors import Conflict
 
 
 async def pause(db, events, lot_id: str, operator: str, now: int) -> dict:
-    lot = await lots.move(db, events, lot_id, "paused", now, extra={"paused_at": now}, actor=operator)
+    lot = await lots.move(db, events, lot_id, "paused", now, "live", extra={"paused_at": now}, actor=operator)
     if not lot:
         await lots.get(db, lot_id)
         raise Conflict("only a live lot can be paused")
@@ -16,19 +16,15 @@ async def pause(db, events, lot_id: str, operator: str, now: int) -> dict:
 
 
 async def resume(db, events, lot_id: str, operator: str, now: int) -> dict:
+    """Live again, its end moved by the time it was paused (the close timer follows its status event)."""
     lot = await lots.get(db, lot_id)
     if lot["status"] != "paused":
         raise Conflict("only a paused lot can be resumed")
-    end_at = lot["end_at"] + (now - lot["paused_at"])
-    resumed = await db.lots.find_one_and_update(
-        {"_id": lot_id, "status": "paused", "paused_at": lot["paused_at"]},
-        {"$set": {"status": "live", "end_at": end_at, "paused_at": 0}},
-        return_document=True,
-    )
+    resumed = await lots.move(db, events, lot_id, "live", now, "paused", actor=operator, action="resumed",
+                              extra={"end_at": lot["end_at"] + (now - lot["paused_at"]), "paused_at": 0},
+                              expect={"paused_at": lot["paused_at"]}, paused_ms=now - lot["paused_at"])
     if not resumed:
         raise Conflict("the lot changed meanwhile; try again")
-    await audit.record(db, lot_id, "resumed", now, actor=operator, paused_ms=now - lot["paused_at"])
-    await events.publish(lots.status_event(resumed))
     return resumed
 
 
@@ -59,11 +55,6 @@ async def undo_last_bid(db, events, lot_id: str, operator: str, now: int) -> dic
         raise Conflict("a bid arrived meanwhile; look again before undoing")
     await repair_history(db, changed)  # writes the correction and voids the undone bid
     await audit.record(db, lot_id, "bid_undone", now, actor=operator, seq=undone["seq"], price=undone["price"])
-    await events.publish({
-        "type": "bid", "lot": lot_id, "auction": lot["auction_id"], "seq": changed["seq"],
-        "price": changed["price"], "bidder": changed["leader_name"], "bid_count": changed["bid_count"],
-        "next_min": changed["next_min"], "end_at": changed["end_at"], "kind": "undo",
-        "voided_seq": undone["seq"], "user": changed["leader"], "previous_leader": "",
-        "undone_user": undone["user_id"], "undone_price": undone["price"],
-    })
+    await events.publish(bid_event(BidResult(bid_doc(changed), changed, "", False), voided_seq=undone["seq"],
+                                   undone_user=undone["user_id"], undone_price=undone["price"]))
     return changed

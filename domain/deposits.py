@@ -21,7 +21,7 @@ from pymongo.errors import DuplicateKeyError
 from domain import refunds, wallet
 from domain.errors import AmountMismatch, Conflict, Forbidden, InsufficientBalance, NotFound
 from domain.ids import new_id, readable_serial
-from domain.status import LOT_OPEN
+from domain.states import DEPOSIT, DEPOSIT_MONEY, LOT_OPEN, move
 
 GATEWAYS = ("wechat", "alipay")
 STALE_CLAIM_MS = 5 * 60 * 1000  # a balance claim older than this, with no debit, was cut off by a crash
@@ -104,11 +104,15 @@ async def create(db, user: dict, auction_id: str, lot_id: str, pay_type: str, no
     return await _paid(db, doc, now)
 
 
+async def _mark_paid(db, deposit_id: str, now: int, **extra) -> dict | None:
+    """`unpaid → paid`, its money `"" → held`, in one conditional write."""
+    return await move(db.deposits, DEPOSIT, {"_id": deposit_id, **DEPOSIT_MONEY.guard("held")}, "paid",
+                      set={"state": "held", "paid_at": now, **extra})
+
+
 async def _paid(db, doc: dict, now: int) -> dict:
     """Mark a balance deposit paid once its debit is in the ledger."""
-    done = await db.deposits.find_one_and_update(
-        {"_id": doc["_id"], "status": "unpaid"},
-        {"$set": {"status": "paid", "state": "held", "paid_at": now}}, return_document=True)
+    done = await _mark_paid(db, doc["_id"], now)
     if not done:
         done = await db.deposits.find_one({"_id": doc["_id"]})
     if not done:
@@ -129,10 +133,7 @@ async def confirm_gateway_payment(db, uid: str, amount: int, now: int) -> dict:
     if doc["status"] == "paid":
         return doc
     try:
-        done = await db.deposits.find_one_and_update(
-            {"_id": doc["_id"], "status": "unpaid"},
-            {"$set": {"status": "paid", "state": "held", "paid_at": now, "scope": doc["scope_key"]}},
-            return_document=True)
+        done = await _mark_paid(db, doc["_id"], now, scope=doc["scope_key"])
     except DuplicateKeyError:
         done = None
     if done:
@@ -141,8 +142,7 @@ async def confirm_gateway_payment(db, uid: str, amount: int, now: int) -> dict:
         return await db.deposits.find_one({"_id": doc["_id"]})
     # Another deposit holds the scope (find_one_and_update answers None on a unique
     # violation, mongo-subset.md 9): keep the money as paid and give it straight back.
-    await db.deposits.update_one({"_id": doc["_id"], "status": "unpaid"},
-                                 {"$set": {"status": "paid", "state": "held", "paid_at": now}})
+    await _mark_paid(db, doc["_id"], now)
     await refunds.refund(db, doc["_id"], now)
     return await db.deposits.find_one({"_id": doc["_id"]})
 

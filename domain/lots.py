@@ -1,10 +1,15 @@
-"""Lots (拍品): catalog entries of a session, and their own lifecycle."""
+"""Lots (拍品): catalog entries of a session, and their own lifecycle.
+
+A change to a lot publishes `lot_changed`: every node re-arms that lot's
+close timer from the stored documents when it hears it."""
+from collections.abc import Iterable
+
 from pymongo.errors import DuplicateKeyError
 
-from domain import audit, auctions
+from domain import audit, auctions, refunds
 from domain.errors import Conflict, NotFound, OutOfRange
 from domain.ids import new_id, readable_serial
-from domain.status import LOT_MOVES
+from domain.states import LOT, move as move_state
 
 EDITABLE = auctions.EDITABLE
 
@@ -18,7 +23,11 @@ def next_min(lot: dict) -> int:
     return lot["price"] + lot["increment"] if lot["seq"] and lot["leader"] else lot["start_price"]
 
 
-async def create(db, auction_id: str, fields: dict, now: int) -> dict:
+def changed(lot: dict) -> dict:
+    return {"type": "lot_changed", "lot": lot["_id"], "auction": lot["auction_id"]}
+
+
+async def create(db, events, auction_id: str, fields: dict, now: int) -> dict:
     auction = await auctions.get(db, auction_id)
     if auction["status"] not in EDITABLE:
         raise Conflict("lots can be added only before the session goes live")
@@ -44,7 +53,9 @@ async def create(db, auction_id: str, fields: dict, now: int) -> dict:
         except DuplicateKeyError:
             if not generated:
                 raise Conflict(f"catalog number {doc['catalog_no']} is taken") from None
+    # A second write: a crash before it is put right by the recovery sweep (auctions.recount_lots).
     await db.auctions.update_one({"_id": auction_id}, {"$inc": {"lot_count": 1}})
+    await events.publish(changed(doc))
     return doc
 
 
@@ -59,7 +70,7 @@ async def of_auction(db, auction_id: str) -> list[dict]:
     return await db.lots.find({"auction_id": auction_id, "deleted_at": 0}).sort("catalog_no", 1).to_list(None)
 
 
-async def update(db, lot_id: str, fields: dict, now: int) -> dict:
+async def update(db, events, lot_id: str, fields: dict, now: int) -> dict:
     current = await get(db, lot_id)
     check_prices({**current, **fields})
     if "start_price" in fields:
@@ -77,10 +88,13 @@ async def update(db, lot_id: str, fields: dict, now: int) -> dict:
         if "catalog_no" in fields and await db.lots.find_one({"catalog_no": fields["catalog_no"], "_id": {"$ne": lot_id}}):
             raise Conflict(f"catalog number {fields['catalog_no']} is taken")
         raise Conflict("a lot can be edited only before its session goes live")
+    await events.publish(changed(doc))
     return doc
 
 
-async def delete(db, lot_id: str, now: int) -> dict:
+async def withdraw(db, events, lot_id: str, now: int) -> dict:
+    """Delete a lot before its session goes live (logically), and give back
+    the deposits paid for it."""
     lot = await get(db, lot_id)
     done = await db.lots.update_one(
         {"_id": lot_id, "deleted_at": 0, "status": {"$in": EDITABLE}}, {"$set": {"deleted_at": now}}
@@ -88,6 +102,8 @@ async def delete(db, lot_id: str, now: int) -> dict:
     if done.modified_count != 1:
         raise Conflict("a lot can be deleted only before its session goes live")
     await db.auctions.update_one({"_id": lot["auction_id"]}, {"$inc": {"lot_count": -1}})
+    await events.publish(changed(lot))
+    await refunds.refund_withdrawn(db, now)
     return lot
 
 
@@ -108,15 +124,14 @@ def status_event(lot: dict) -> dict:
     }
 
 
-async def move(db, events, lot_id: str, to: str, now: int, extra: dict | None = None,
-               actor: str = "system") -> dict | None:
-    """One conditional transition; None (and no event) if it was already made."""
-    lot = await db.lots.find_one_and_update(
-        {"_id": lot_id, "deleted_at": 0, "status": {"$in": LOT_MOVES[to]}},
-        {"$set": {"status": to, **(extra or {})}},
-        return_document=True,
-    )
+async def move(db, events, lot_id: str, to: str, now: int, frm: str | Iterable[str] | None = None,
+               extra: dict | None = None, actor: str = "system", expect: dict | None = None,
+               action: str = "", **details) -> dict | None:
+    """One conditional transition, audited (as `action`, by default the new
+    state) and announced; None (and no event) if it was already made.
+    `expect`: more of the state it must be in."""
+    lot = await move_state(db.lots, LOT, {"_id": lot_id, "deleted_at": 0, **(expect or {})}, to, frm, set=extra)
     if lot:
-        await audit.record(db, lot_id, to, now, actor=actor)
+        await audit.record(db, lot_id, action or to, now, actor=actor, **details)
         await events.publish(status_event(lot))
     return lot

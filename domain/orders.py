@@ -5,34 +5,22 @@ round 1 is the close, round 2, 3, … are second-chance offers to runners-up
 (overdue.py). The payment-breakdown fields are there from the start, at 0 or
 "", for the payment of an order (spec/domain.md, "Payment of an order").
 """
-from typing import NamedTuple
-
 from pymongo.errors import DuplicateKeyError
 
 from domain import audit, bidding, deposits
 from domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from domain.ids import new_id, readable_serial
-from domain.status import ORDER_TEXT
-
-DAY_MS = 86400 * 1000
-
-
-class Rules(NamedTuple):
-    """The configurable terms (Settings): a winner's time to pay, and how long
-    a winner who let a lot go overdue is barred from bidding."""
-    pay_seconds: int = 86400
-    ban_days: float = 30
-
-    @property
-    def pay_ms(self) -> int:
-        return self.pay_seconds * 1000
-
-    @property
-    def ban_ms(self) -> int:
-        return int(self.ban_days * DAY_MS)
+from domain.rules import Rules
+from domain.states import BID, ORDER, ORDER_TEXT, move
 
 
-async def award(db, lot: dict, rules: Rules) -> dict:
+def order_event(order: dict) -> dict:
+    """Announced when an order is made or moves: its deadline timer follows it."""
+    return {"type": "order", "order": order["_id"], "status": order["status"], "deadline": order["deadline"],
+            "auction": order["auction_id"], "lot": order["lot_id"], "user": order["user_id"]}
+
+
+async def award(db, events, lot: dict, rules: Rules) -> dict:
     """The order of the lot's current round, made once: for its leader at its
     deal price, backed by the deposit that let them bid, payable until the
     award time (close or offer) + the pay time. The winning bid becomes `won`."""
@@ -40,6 +28,7 @@ async def award(db, lot: dict, rules: Rules) -> dict:
     order = await db.orders.find_one({"lot_key": key}) or await _create(db, lot, key, rules)
     await audit.record(db, order["_id"], "created", order["created_at"], key=f"order:{key}",
                        lot_id=lot["_id"], price=order["price"])
+    await events.publish(order_event(order))
     return order
 
 
@@ -58,7 +47,7 @@ async def _winning_bid(db, lot: dict) -> dict | None:
 async def _create(db, lot: dict, key: str, rules: Rules) -> dict:
     bid = await _winning_bid(db, lot)
     if bid:
-        await db.bids.update_one({"_id": bid["_id"], "status": "bidding"}, {"$set": {"status": "won"}})
+        await move(db.bids, BID, {"_id": bid["_id"]}, "won")
     deposit = await deposits.covering_deposit(db, lot["leader"], lot)
     order = {
         "_id": new_id(), "lot_key": key, "round": lot["round"], "user_id": lot["leader"],
@@ -94,9 +83,7 @@ async def receive(db, user: dict, order_id: str, now: int) -> dict:
     order = await get_for(db, user, order_id)
     if order["user_id"] != user["_id"]:
         raise Forbidden("only the buyer confirms receipt")
-    done = await db.orders.find_one_and_update(
-        {"_id": order_id, "status": "to_receive"},
-        {"$set": {"status": "completed", "received_at": now}}, return_document=True)
+    done = await move(db.orders, ORDER, {"_id": order_id}, "completed", set={"received_at": now})
     if not done:
         raise Conflict(f"an order can be received only while 待收货, not {ORDER_TEXT[order['status']]}")
     await audit.record(db, order_id, "completed", now, actor=user["_id"])

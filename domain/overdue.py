@@ -13,25 +13,25 @@ deadline, if that bidder still holds a deposit covering the lot.
 """
 from pymongo.errors import DuplicateKeyError
 
-from domain import audit, closing, deposits, lots, refunds
+from domain import audit, closing, deposits, lots, orders, refunds
 from domain.errors import Conflict
-from domain.orders import Rules
+from domain.rules import Rules
+from domain.states import BID, DEPOSIT_MONEY, LOT, ORDER, move
 
 
 async def expire(db, events, order_id: str, now: int, rules: Rules) -> dict | None:
     """Make an unpaid order overdue if its deadline has passed, or finish doing so."""
-    order = await db.orders.find_one_and_update(
-        {"_id": order_id, "status": "unpaid", "deadline": {"$lte": now}},
-        {"$set": {"status": "overdue", "overdue_at": now, "forfeit": "pending"}}, return_document=True)
+    order = await move(db.orders, ORDER, {"_id": order_id, "deadline": {"$lte": now}}, "overdue",
+                       set={"overdue_at": now, "forfeit": "pending"})
+    if order:
+        await events.publish(orders.order_event(order))
     order = order or await db.orders.find_one({"_id": order_id})
     if not order or order["forfeit"] != "pending":
         return order  # paid, not yet due, or already dealt with
     at = order["overdue_at"]
     if order["bid_id"]:
-        await db.bids.update_one({"_id": order["bid_id"], "status": "won"}, {"$set": {"status": "overdue"}})
-    lot = await db.lots.find_one({"_id": order["lot_id"]}, {"round": 1})
-    if lot and lot["round"] == order["round"]:
-        await lots.move(db, events, order["lot_id"], "overdue", at)
+        await move(db.bids, BID, {"_id": order["bid_id"]}, "overdue")
+    await lots.move(db, events, order["lot_id"], "overdue", at, expect={"round": order["round"]})
     if order["deposit_id"]:
         await forfeit(db, order["deposit_id"], order, at)
     await db.users.update_one({"_id": order["user_id"]}, {"$max": {"banned_until": at + rules.ban_ms}})
@@ -47,9 +47,8 @@ async def forfeit(db, deposit_id: str, order: dict, now: int) -> None:
     """Keep what remains of the deposit backing an overdue order. The deposit
     is claimed for this order first (`forfeiting`), so a session deposit
     backing two overdue orders is deducted once, by the first."""
-    dep = await db.deposits.find_one_and_update(
-        {"_id": deposit_id, "status": "paid", "state": "held"},
-        {"$set": {"state": "forfeiting", "forfeit_order": order["_id"]}}, return_document=True)
+    dep = await move(db.deposits, DEPOSIT_MONEY, {"_id": deposit_id, "status": "paid"}, "forfeiting",
+                     set={"forfeit_order": order["_id"]})
     dep = dep or await db.deposits.find_one({"_id": deposit_id, "state": "forfeiting", "forfeit_order": order["_id"]})
     if not dep:
         return  # refunded, used, or forfeited by another order
@@ -59,8 +58,7 @@ async def forfeit(db, deposit_id: str, order: dict, now: int) -> None:
             "user_id": dep["user_id"], "kind": "overdue", "amount": dep["remaining"], "created_at": now})
     except DuplicateKeyError:
         pass  # recorded before the interruption
-    await db.deposits.update_one({"_id": deposit_id, "state": "forfeiting"},
-                                 {"$set": {"state": "forfeited", "remaining": 0, "forfeited_at": now}})
+    await move(db.deposits, DEPOSIT_MONEY, {"_id": deposit_id}, "forfeited", set={"remaining": 0, "forfeited_at": now})
 
 
 async def finish_interrupted(db, events, now: int, rules: Rules) -> None:
@@ -86,16 +84,14 @@ async def second_chance(db, events, lot_id: str, operator: str, now: int, rules:
         raise Conflict("the runner-up is barred from bidding")
     if not await deposits.covering_deposit(db, runner["user_id"], lot):
         raise Conflict("the runner-up no longer holds a deposit for this lot")
-    offered = await db.lots.find_one_and_update(
-        {"_id": lot_id, "status": "overdue", "round": lot["round"]},
-        {"$set": {"status": "sold", "leader": runner["user_id"], "leader_name": runner["bidder"],
-                  "deal_price": runner["price"], "awarded_at": now, "round": lot["round"] + 1,
-                  "settle": "pending"}},
-        return_document=True)
+    offered = await move(db.lots, LOT, {"_id": lot_id, "round": lot["round"]}, "sold", "overdue",
+                         set={"leader": runner["user_id"], "leader_name": runner["bidder"],
+                              "deal_price": runner["price"], "awarded_at": now, "round": lot["round"] + 1,
+                              "settle": "pending"})
     if not offered:
         raise Conflict("the lot changed meanwhile; look again")
     await audit.record(db, lot_id, "second_chance", now, actor=operator, user_id=runner["user_id"], price=runner["price"])
-    order = await closing.settle_lot(db, events, lot_id, now, rules)
+    order = await closing.complete_lot(db, events, lot_id, now, rules)
     await refunds.pay_lots(db, {"_id": lot_id}, now)
     await closing.recount_deals(db, lot["auction_id"])
     return order or await db.orders.find_one({"lot_key": f"{lot_id}:{offered['round']}"})

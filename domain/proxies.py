@@ -1,27 +1,30 @@
 """Proxy bidding (代理出价): a bidder leaves a maximum and the server bids for
 them, one increment at a time, only as far as needed to stay ahead.
 
-Settlement is a loop of ordinary bids through `bidding.place_bid`, each
+The proxies' answer to a bid is a loop of ordinary bids through `bidding.decide`, each
 decided by the same conditional write, so two nodes settling the same lot
 at once cannot both win a price level; a refused step just re-plans from
 the fresh lot. Two proxies settle at the lower maximum plus one increment
 (capped at the higher); with equal maxima the earlier one leads.
 """
+from __future__ import annotations
+
 from typing import NamedTuple
 
 from pymongo.errors import DuplicateKeyError
 
 from domain import bidding
+from domain.deps import Deps
 from domain.errors import BidTooLow, DepositRequired, DomainError, Forbidden, LotNotLive, NotFound
 from domain.lots import next_min
 
-MAX_STEPS = 50  # a settlement takes two or three bids; this only bounds a pathological loop
+MAX_STEPS = 50  # an answer takes two or three bids; this only bounds a pathological loop
 
 
 class Step(NamedTuple):
     user_id: str
     price: int
-    raise_own: bool = False
+    by_leader: bool = False
 
 
 def plan(lot: dict, proxies: list[dict]) -> Step | None:
@@ -41,13 +44,14 @@ def plan(lot: dict, proxies: list[dict]) -> Step | None:
         return Step(top["user_id"], max(floor, min(top["max_price"], leader_max + lot["increment"])))
     if top["max_price"] == leader_max:
         # Equal maxima, the leader's is older: the leader holds at that maximum.
-        return Step(leader, leader_max, raise_own=True)
+        return Step(leader, leader_max, by_leader=True)
     return Step(top["user_id"], top["max_price"])  # the leader's proxy answers on the next step
 
 
-async def set_proxy(db, events, cache: bidding.BidCache, user: dict, lot_id: str, max_price: int, now: int) -> dict:
+async def set_proxy(deps: Deps, user: dict, lot_id: str, max_price: int) -> dict:
     """Leave or change a maximum, then let the proxies bid."""
-    await bidding.check_may_bid(db, cache, user, lot_id, now)
+    db, now = deps.db, deps.clock.now_ms()
+    await bidding.check_may_bid(db, deps.bid_cache, user, lot_id, now)
     lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
     if not lot:
         raise NotFound("no such lot")
@@ -66,12 +70,13 @@ async def set_proxy(db, events, cache: bidding.BidCache, user: dict, lot_id: str
     except DuplicateKeyError:
         await db.lots.update_one({"_id": lot_id}, {"$inc": {"proxy_count": -1}})
         await db.proxies.update_one({"_id": proxy_id}, {"$set": {"max_price": max_price, "set_at": now}})
-    await settle(db, events, cache, lot_id, now)
+    await respond(deps, lot_id)
     return doc
 
 
-async def settle(db, events, cache: bidding.BidCache, lot_id: str, now: int) -> list[bidding.BidResult]:
-    placed = []
+async def respond(deps: Deps, lot_id: str) -> list[bidding.BidResult]:
+    """Let the standing proxies bid until the lot is settled between them."""
+    db, now, placed = deps.db, deps.clock.now_ms(), []
     for _ in range(MAX_STEPS):
         lot = await db.lots.find_one({"_id": lot_id})
         if not lot or lot["status"] != "live" or lot["end_at"] <= now:
@@ -82,8 +87,8 @@ async def settle(db, events, cache: bidding.BidCache, lot_id: str, now: int) -> 
             break
         user = await db.users.find_one({"_id": step.user_id})
         try:
-            placed.append(await bidding.place_bid(db, events, cache, user, lot_id, step.price, now,
-                                                  kind="proxy", raise_own=step.raise_own))
+            placed.append(await bidding.decide(db, deps.events, deps.bid_cache, user, lot_id, step.price, now,
+                                               kind="proxy", by_leader=step.by_leader))
         except (DepositRequired, Forbidden):
             # Its owner may no longer bid: the proxy is spent.
             await db.proxies.delete_one({"_id": f"{lot_id}:{step.user_id}"})

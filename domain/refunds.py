@@ -23,6 +23,7 @@ import asyncio
 from pymongo.errors import BulkWriteError
 
 from domain import wallet
+from domain.states import DEPOSIT_MONEY, REFUND, move, move_many
 
 BATCH = 2000  # claimed deposits per round (bounds the size of `$in` lists)
 LOT_BATCH = 250  # closed lots per round
@@ -33,14 +34,13 @@ async def claim(db, query: dict, now: int) -> None:
     ids = [d["_id"] async for d in db.deposits.find({**query, "status": "paid", "state": "held"}, {"_id": 1})]
     # By id: the embedded store filters other update_many queries without their index.
     if ids:
-        await db.deposits.update_many({"_id": {"$in": ids}, "state": "held"},
-                                      {"$set": {"state": "refunding", "refund_claimed_at": now}})
+        await move_many(db.deposits, DEPOSIT_MONEY, {"_id": {"$in": ids}}, "refunding", set={"refund_claimed_at": now})
 
 
 async def refund(db, deposit_id: str, now: int) -> None:
     """Refund what is left of one held deposit, or finish its refund."""
-    await db.deposits.update_one({"_id": deposit_id, "status": "paid", "state": "held"},
-                                 {"$set": {"state": "refunding", "refund_claimed_at": now}})
+    await move(db.deposits, DEPOSIT_MONEY, {"_id": deposit_id, "status": "paid"}, "refunding",
+               set={"refund_claimed_at": now})
     await pay_claimed(db, {"_id": deposit_id}, now)
 
 
@@ -104,10 +104,9 @@ async def _pay(db, refundable: list[dict], now: int) -> int:
                 raise  # 11000: written before an interruption
     gateway = [r["_id"] for r in records if r["status"] == "pending"]
     if gateway:  # sandboxed gateways confirm refunds at once
-        await db.deposit_refunds.update_many({"_id": {"$in": gateway}, "status": "pending"},
-                                             {"$set": {"status": "done", "done_at": now}})
-    await db.deposits.update_many({"_id": {"$in": [d["_id"] for d in paid]}, "state": {"$in": ["held", "refunding"]}},
-                                  {"$set": {"state": "refunded", "remaining": 0, "refunded_at": now}})
+        await move_many(db.deposit_refunds, REFUND, {"_id": {"$in": gateway}}, "done", set={"done_at": now})
+    await move_many(db.deposits, DEPOSIT_MONEY, {"_id": {"$in": [d["_id"] for d in paid]}}, "refunded",
+                    set={"remaining": 0, "refunded_at": now})
     for result in credited:
         if isinstance(result, BaseException):
             raise result  # those refunds stay decided, for the next run

@@ -1,25 +1,28 @@
-"""The auction timeline: which timers a session needs, and what each does.
+"""The auction timeline: which timers the stored documents call for, and
+what the session timers do when they fire.
 
-Timers are derived from the stored documents, never remembered elsewhere, so
-after a restart every one is re-armed from the database and those whose time
-passed fire at once. Each step is conditional on the current state, so a
-timer that runs twice, or on two nodes, changes nothing the second time.
+Timers are derived from the documents, never remembered elsewhere, so after
+a restart every one is re-armed from the database and those whose time
+passed fire at once (server/timers.py keeps the scheduler in step with this
+plan). Each step is conditional on the current state, so a timer that runs
+twice, or on two nodes, changes nothing the second time.
 """
 from typing import NamedTuple
 
 from domain import auctions, closing, lots
-from domain.orders import Rules
-from domain.status import LOT_MOVES, LOT_OPEN
+from domain.rules import Rules
+from domain.states import LOT_OPEN
 
 
 class Timer(NamedTuple):
     job_id: str
     at: int          # epoch ms
-    action: str      # "advance" (a session) or "close" (a lot)
+    action: str      # "advance" (a session), "close" (a lot) or "overdue" (an order)
     target: str
 
 
-def timers(auction: dict, lots_: list[dict]) -> list[Timer]:
+def session_timers(auction: dict) -> list[Timer]:
+    """The timers of a session itself (its lots have their own: `lot_timer`)."""
     if auction["deleted_at"] or auction["status"] == "ended":
         return []
     aid, out = auction["_id"], []
@@ -28,10 +31,21 @@ def timers(auction: dict, lots_: list[dict]) -> list[Timer]:
     if auction["status"] in ("scheduled", "preview"):
         out.append(Timer(f"live:{aid}", auction["auction_start"], "advance", aid))
     out.append(Timer(f"end:{aid}", auction["auction_end"], "advance", aid))
-    for lot in lots_:
-        if lot["status"] in ("scheduled", "preview", "live"):
-            out.append(Timer(f"close-lot:{lot['_id']}", max(lot["end_at"], auction["auction_start"]), "close", lot["_id"]))
     return out
+
+
+def lot_timer(auction: dict, lot: dict) -> Timer | None:
+    """A lot closes at its own end, never before its session goes live."""
+    if auction["deleted_at"] or lot["deleted_at"] or lot["status"] not in ("scheduled", "preview", "live"):
+        return None
+    return Timer(f"close-lot:{lot['_id']}", max(lot["end_at"], auction["auction_start"]), "close", lot["_id"])
+
+
+def order_timer(order: dict) -> Timer | None:
+    """An unpaid order's deadline."""
+    if order["status"] != "unpaid":
+        return None
+    return Timer(f"overdue:{order['_id']}", order["deadline"], "overdue", order["_id"])
 
 
 async def _lot_ids(db, query: dict) -> list[str]:
@@ -39,10 +53,9 @@ async def _lot_ids(db, query: dict) -> list[str]:
     return [doc["_id"] async for doc in db.lots.find(query, {"_id": 1})]
 
 
-async def _move_lots(db, events, auction_id: str, to: str, now: int) -> None:
-    ids = await _lot_ids(db, {"auction_id": auction_id, "deleted_at": 0, "status": {"$in": LOT_MOVES[to]}})
-    for lot_id in ids:
-        await lots.move(db, events, lot_id, to, now)
+async def _move_lots(db, events, auction_id: str, to: str, frm: tuple[str, ...], now: int) -> None:
+    for lot_id in await _lot_ids(db, {"auction_id": auction_id, "deleted_at": 0, "status": {"$in": list(frm)}}):
+        await lots.move(db, events, lot_id, to, now, frm)
 
 
 async def advance(db, events, auction_id: str, now: int, rules: Rules = Rules()) -> None:
@@ -52,10 +65,10 @@ async def advance(db, events, auction_id: str, now: int, rules: Rules = Rules())
         return
     if now >= auction["preview_start"]:
         await auctions.move(db, events, auction_id, "preview", now)
-        await _move_lots(db, events, auction_id, "preview", now)
+        await _move_lots(db, events, auction_id, "preview", ("scheduled",), now)
     if now >= auction["auction_start"]:
         await auctions.move(db, events, auction_id, "live", now)
-        await _move_lots(db, events, auction_id, "live", now)
+        await _move_lots(db, events, auction_id, "live", ("scheduled", "preview"), now)
         due = await _lot_ids(db, {"auction_id": auction_id, "deleted_at": 0, "status": "live", "end_at": {"$lte": now}})
         for lot_id in due:
             await closing.close_lot(db, events, lot_id, now, rules)
@@ -64,7 +77,7 @@ async def advance(db, events, auction_id: str, now: int, rules: Rules = Rules())
 
 async def end_if_done(db, events, auction_id: str, now: int, rules: Rules = Rules()) -> bool:
     """A session ends when its last lot has closed (and not before its end time);
-    the same write opens the settlement of the session (closing.settle_session)."""
+    the same write opens the rest of its close (closing.complete_session)."""
     auction = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
     if not auction or auction["status"] != "live" or now < auction["auction_end"]:
         return False
@@ -73,5 +86,5 @@ async def end_if_done(db, events, auction_id: str, now: int, rules: Rules = Rule
         return False
     if not await auctions.move(db, events, auction_id, "ended", now, extra={"settle": "pending"}):
         return False
-    await closing.settle_session(db, events, auction_id, now, rules)
+    await closing.complete_session(db, events, auction_id, now, rules)
     return True

@@ -2,7 +2,7 @@
 import os
 import secrets
 
-from domain import audit, auctions, lots, refunds
+from domain import audit, auctions, lots
 from domain.clock import to_iso
 from domain.errors import InvalidRequest, TooLarge
 from handlers import render, schemas
@@ -21,8 +21,7 @@ class AdminAuctionsHandler(BaseHandler):
     async def post(self):
         self.require_operator()
         req = self.parse(schemas.AuctionCreate)
-        doc = await auctions.create(self.db, req.model_dump(), self.now())
-        await self.ctx.timeline_changed(doc["_id"])
+        doc = await auctions.create(self.db, self.ctx.events, req.model_dump(), self.now())
         self.send(render.auction(doc), 201)
 
 
@@ -38,15 +37,12 @@ class AdminAuctionHandler(BaseHandler):
     async def put(self, auction_id):
         self.require_operator()
         req = self.parse(schemas.AuctionEdit)
-        doc = await auctions.update(self.db, auction_id, req.model_dump(exclude_unset=True), self.now())
-        await self.ctx.timeline_changed(auction_id)
+        doc = await auctions.update(self.db, self.ctx.events, auction_id, req.model_dump(exclude_unset=True), self.now())
         self.send(render.auction(doc))
 
     async def delete(self, auction_id):
         self.require_operator()
-        await auctions.delete(self.db, auction_id, self.now())
-        await self.ctx.timeline_changed(auction_id)
-        await refunds.refund_withdrawn(self.db, self.now())  # deposits paid for it go back
+        await auctions.withdraw(self.db, self.ctx.events, auction_id, self.now())
         self.set_status(204)
         self.finish()
 
@@ -57,8 +53,7 @@ class AdminLotsHandler(BaseHandler):
     async def post(self, auction_id):
         self.require_operator()
         req = self.parse(schemas.LotCreate)
-        doc = await lots.create(self.db, auction_id, req.model_dump(), self.now())
-        await self.ctx.timeline_changed(auction_id)
+        doc = await lots.create(self.db, self.ctx.events, auction_id, req.model_dump(), self.now())
         self.send(render.lot(doc), 201)
 
 
@@ -72,15 +67,12 @@ class AdminLotHandler(BaseHandler):
     async def put(self, lot_id):
         self.require_operator()
         req = self.parse(schemas.LotEdit)
-        doc = await lots.update(self.db, lot_id, req.model_dump(exclude_unset=True), self.now())
-        await self.ctx.timeline_changed(doc["auction_id"])
+        doc = await lots.update(self.db, self.ctx.events, lot_id, req.model_dump(exclude_unset=True), self.now())
         self.send(render.lot(doc))
 
     async def delete(self, lot_id):
         self.require_operator()
-        doc = await lots.delete(self.db, lot_id, self.now())
-        await self.ctx.timeline_changed(doc["auction_id"])
-        await refunds.refund_withdrawn(self.db, self.now())  # deposits paid for it go back
+        await lots.withdraw(self.db, self.ctx.events, lot_id, self.now())
         self.set_status(204)
         self.finish()
 

@@ -18,7 +18,7 @@ class BidsHandler(BaseHandler):
     async def post(self, lot_id):
         user = self.require_user()
         req = self.parse(schemas.BidRequest)
-        result = await self.ctx.place_bid(user, lot_id, req.price, req.client_id)
+        result = await bidding.place_bid(self.ctx.deps, user, lot_id, req.price, req.client_id)
         self.send({"bid": render.bid(result.bid), "lot": render.lot(result.lot)}, 201)
 
 
@@ -33,7 +33,7 @@ class ProxyHandler(BaseHandler):
     async def put(self, lot_id):
         user = self.require_user()
         req = self.parse(schemas.ProxyRequest)
-        proxy = await self.ctx.set_proxy(user, lot_id, req.max_price)
+        proxy = await proxies.set_proxy(self.ctx.deps, user, lot_id, req.max_price)
         lot = await lots.get(self.db, lot_id)
         self.send({"lot_id": lot_id, "max_price": proxy["max_price"], "leading": lot["leader"] == user["_id"],
                    "lot": render.lot(lot)})
@@ -46,8 +46,6 @@ class LotControlHandler(BaseHandler):
         operator = self.require_operator()
         do = {"pause": controls.pause, "resume": controls.resume, "undo": controls.undo_last_bid}[action]
         lot = await do(self.db, self.ctx.events, lot_id, operator["_id"], self.now())
-        if action == "resume":
-            await self.ctx.timeline_changed(lot["auction_id"])
         self.send(render.lot(lot))
 
 

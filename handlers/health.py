@@ -20,7 +20,7 @@ class HealthHandler(BaseHandler):
             redis = f"down: {type(exc).__name__}"
         if not self.ctx.settings.redis_url:
             redis = "not used (single node, in-process fan-out)"
-        scheduler = "ok" if self.ctx.timeline.running else "stopped"
+        scheduler = "ok" if self.ctx.timers.running else "stopped"
         healthy = mongo == "ok" and not redis.startswith("down") and scheduler == "ok"
         self.send({"status": "ok" if healthy else "degraded", "mongodb": mongo, "redis": redis,
                    "scheduler": scheduler, "node": self.ctx.node_id,

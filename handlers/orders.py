@@ -41,6 +41,5 @@ class SecondChanceHandler(BaseHandler):
         """Offer an overdue lot to the runner-up at their last bid (a new order with its own deadline)."""
         operator = self.require_operator()
         order = await overdue.second_chance(self.db, self.ctx.events, lot_id, operator["_id"], self.now(),
-                                            self.ctx.timeline.rules)
-        await self.ctx.timeline_changed(order["auction_id"])  # arms the new order's deadline on every node
+                                            self.ctx.deps.rules)
         self.send({"order": render.order(order), "user_id": order["user_id"]}, 201)

@@ -2,7 +2,7 @@
 Chinese status labels, masked bidders, no internal fields."""
 from domain.clock import to_iso
 from domain.lots import next_min
-from domain.status import (AUCTION_TEXT, BID_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
+from domain.states import (AUCTION_TEXT, BID_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
                            DEPOSIT_TEXT, LOT_TEXT, ORDER_TEXT, REFUND_TEXT)
 
 

@@ -17,14 +17,12 @@ from pydantic import Field, ValidationError
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from domain import accounts, bidding, lots
-from domain.clock import to_iso
-from domain.errors import DomainError, InvalidRequest, NotFound, RateLimited, Unauthorized
-from domain.status import LOT_TEXT
+from domain import accounts, auctions, bidding, proxies
+from domain.errors import DomainError, InvalidRequest, RateLimited, Unauthorized
+from domain.ratelimit import TokenBucket
+from handlers import messages
 from handlers.errors import from_validation
 from handlers.schemas import Body, Cents
-from server.hub import frame_of
-from server.ratelimit import TokenBucket
 
 log = logging.getLogger("gavel.ws")
 Id = Annotated[str, Field(min_length=1, max_length=64)]
@@ -57,16 +55,6 @@ class Auth(Body):
 
 
 OPS = {"subscribe": Subscribe, "unsubscribe": Subscribe, "bid": Bid, "proxy": Proxy, "ping": Ping, "auth": Auth}
-
-
-def snapshot(lot: dict, bids: list[dict], watchers: int, now: int) -> dict:
-    return {"type": "snapshot", "server_time": now, "lot": {
-        "id": lot["_id"], "auction_id": lot["auction_id"], "title": lot["title"], "status": lot["status"],
-        "status_text": LOT_TEXT[lot["status"]], "price": lot["price"], "start_price": lot["start_price"],
-        "increment": lot["increment"], "next_min": lots.next_min(lot), "leader": lot["leader_name"],
-        "bid_count": lot["bid_count"], "watchers": watchers, "end_at": to_iso(lot["end_at"]), "seq": lot["seq"]},
-        "bids": [{"seq": b["seq"], "price": b["price"], "bidder": b["bidder"], "status": b["status"],
-                  "created_at": to_iso(b["created_at"])} for b in bids]}
 
 
 class LiveSocket(WebSocketHandler):
@@ -151,13 +139,12 @@ class LiveSocket(WebSocketHandler):
             self.close(1013, "too slow: write buffer full")
 
     def send(self, message: dict) -> None:
-        self.push(frame_of(message))
+        self.push(messages.frame(message))
 
-    def error(self, exc: DomainError, request_id: str = "") -> None:
-        message = {"type": "error", "code": exc.code, "message": exc.message, **exc.extra}
-        if request_id:
-            message["id"] = request_id
-        self.send(message)
+    def bar(self, until: int) -> None:
+        """The user defaulted on an order while this socket was open."""
+        if self.user:
+            self.user["banned_until"] = max(self.user.get("banned_until", 0), until)
 
     # --- incoming ------------------------------------------------------------
     async def on_message(self, raw):
@@ -182,7 +169,7 @@ class LiveSocket(WebSocketHandler):
                 raise from_validation(exc) from None
             await getattr(self, f"op_{op}")(msg)
         except DomainError as exc:
-            self.error(exc, request_id)
+            self.send(messages.error(exc, request_id))
         except WebSocketClosedError:
             pass
 
@@ -194,42 +181,29 @@ class LiveSocket(WebSocketHandler):
             self.ctx.hub.forget(self, (), (), self.user["_id"])
         self.user = user
         self.ctx.hub.add_user(self, user["_id"])
-        self.send({"type": "auth", "ok": True, "user_id": user["_id"]})
+        self.send(messages.authenticated(user["_id"]))
 
     async def op_auth(self, msg: Auth) -> None:
         await self._auth(msg.token)
 
     async def op_ping(self, msg: Ping) -> None:
-        self.send({"type": "pong", "t": msg.t, "server_time": self.ctx.clock.now_ms()})
+        self.send(messages.pong(msg.t, self.ctx.clock.now_ms()))
 
     async def op_subscribe(self, msg: Subscribe) -> None:
         if bool(msg.lot) == bool(msg.auction):
             raise InvalidRequest("subscribe to exactly one of lot or auction")
-        hub = self.ctx.hub
         if msg.auction:
-            if not await self.ctx.db.auctions.find_one({"_id": msg.auction, "deleted_at": 0}, {"_id": 1}):
-                raise NotFound("no such auction")
+            await auctions.get(self.ctx.db, msg.auction)
             self.auctions.add(msg.auction)
-            hub.watch_auction(self, msg.auction)
-            self.send({"type": "subscribed", "auction": msg.auction})
+            self.ctx.hub.watch_auction(self, msg.auction)
+            self.send(messages.subscribed(auction_id=msg.auction))
             return
-        if msg.since is not None and hub.can_resume(msg.lot, msg.since):
-            self.lots.add(msg.lot)
-            for frame in hub.watch_lot(self, msg.lot, msg.since):
-                self.push(frame)
+        frames = await self.ctx.live.watch(self, msg.lot, msg.since)
+        if self.ws_connection is None:  # closed while the lot was read: on_close has tidied up already
+            self.ctx.hub.unwatch_lot(self, msg.lot)
             return
-        cached = hub.cached_snapshot(msg.lot)
-        if cached:
-            lot, recent = cached
-        else:
-            lot = await lots.get(self.ctx.db, msg.lot)
-            recent = await bidding.history(self.ctx.db, msg.lot)
-            hub.keep_snapshot(lot, recent)
-            self.ctx.read_ahead(lot)
         self.lots.add(msg.lot)
-        missed = hub.watch_lot(self, msg.lot, lot["seq"])
-        self.send(snapshot(lot, recent, hub.watcher_count(msg.lot), self.ctx.clock.now_ms()))
-        for frame in missed:
+        for frame in frames:
             self.push(frame)
 
     async def op_unsubscribe(self, msg: Subscribe) -> None:
@@ -239,7 +213,7 @@ class LiveSocket(WebSocketHandler):
         if msg.auction:
             self.auctions.discard(msg.auction)
             self.ctx.hub.unwatch_auction(self, msg.auction)
-        self.send({"type": "unsubscribed", **({"lot": msg.lot} if msg.lot else {"auction": msg.auction})})
+        self.send(messages.unsubscribed(msg.lot, msg.auction))
 
     def _bidder(self) -> dict:
         if not self.user:
@@ -249,10 +223,9 @@ class LiveSocket(WebSocketHandler):
         return self.user
 
     async def op_bid(self, msg: Bid) -> None:
-        result = await self.ctx.place_bid(self._bidder(), msg.lot, msg.price, msg.id)
-        self.send({"type": "ack", "id": msg.id, "lot": msg.lot, "seq": result.bid["seq"],
-                   "price": result.bid["price"]})
+        result = await bidding.place_bid(self.ctx.deps, self._bidder(), msg.lot, msg.price, msg.id)
+        self.send(messages.ack(msg.id, msg.lot, result.bid))
 
     async def op_proxy(self, msg: Proxy) -> None:
-        proxy = await self.ctx.set_proxy(self._bidder(), msg.lot, msg.max_price)
-        self.send({"type": "ack", "id": msg.id, "lot": msg.lot, "op": "proxy", "max_price": proxy["max_price"]})
+        proxy = await proxies.set_proxy(self.ctx.deps, self._bidder(), msg.lot, msg.max_price)
+        self.send(messages.proxy_ack(msg.id, msg.lot, proxy["max_price"]))

@@ -51,3 +51,9 @@ async def ensure_indexes(db) -> None:
     for name, specs in INDEXES.items():
         for keys, options in specs:
             await db[name].create_index(keys, **options)
+
+
+async def upgrade(db) -> None:
+    """Fields added since a data directory was made, initialised (a filter on a
+    missing field matches nothing on the embedded store: mongo-subset.md 18)."""
+    await db.auctions.update_many({"bid_count_at": {"$exists": False}}, {"$set": {"bid_count_at": 0}})

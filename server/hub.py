@@ -1,34 +1,32 @@
-"""The fan-out hub: this node's WebSocket subscribers, by lot, session and user.
+"""The fan-out hub: this node's WebSocket watchers, by lot, session and user,
+and the bytes it writes to them. It shapes nothing (handlers/messages.py
+does, once per event per node) and decides nothing: it keeps each lot's
+frames in `seq` order and writes the same bytes to every watcher.
 
-Every node hears every event from the broker once; the hub turns it into one
-pre-built WebSocket frame and hands the same bytes to each local watcher,
-so the cost of an event is one serialisation per node and one socket write
-per watcher. A lot's watchers are written in rounds, a chunk at a time
-between turns of the loop: a frame that arrives mid-round joins the one
-being written to the watchers not reached yet and goes to the others at the
-start of the next round, so a bid reaches the last watcher one round after
-it arrives, however busy the lot (see `_write_round`). A watcher is anything
-with `push(bytes)` (queues behind what it holds) and `direct` (its socket
-while nothing is queued ahead of a new frame, else None): a chunk's direct
-sockets are written by one native call when server/_fanout is built, and
-reading an attribute, not calling a method, keeps the interpreter's share
-of a round small. Bid events
-are delivered in `seq` order: one that arrives early (another node published
-it first) waits briefly for the gap to fill. Each lot keeps a bounded
-history of its recent bid frames, so a client that comes back with `since`
-gets what it missed replayed.
+A lot's watchers are written in rounds, a chunk at a time between turns of
+the loop, so bids and their acks are decided between chunks. A frame that
+arrives mid-round joins the writes still ahead, and the watchers already
+passed get it at the start of the next round: a bid reaches the last
+watcher one round after it arrives, however busy the lot (`_write_round`).
+
+A watcher is anything with `push(bytes)`, which queues behind what it
+holds, and `direct`: its socket while nothing is queued ahead of a new
+frame, else None. A chunk's direct sockets are written by one native call
+when server/_fanout is built.
+
+Bids of a lot are written in `seq` order: one that arrives early (another
+node published it first) waits briefly for the gap to fill. Each lot keeps
+its recent bid frames, so a client that comes back with `since` gets what it
+missed replayed. Each socket gets one frame per event, whatever it watches:
+a session watcher that also watches the lot gets the lot's frame, not the
+session's summary.
 """
 import asyncio
 import errno
 import logging
-import struct
 import time
 from collections import deque
-
-import orjson
-
-from domain.clock import to_iso
-from domain.status import AUCTION_TEXT, LOT_TEXT
+from typing import NamedTuple
 
 log = logging.getLogger("gavel.hub")
 
@@ -40,42 +38,32 @@ except ImportError:
 RETRY_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ENOBUFS}
 
 HISTORY = 256          # bid frames kept per lot for `subscribe … since`
-GAP_WAIT_S = 0.2       # how long an early event waits for the one before it
+GAP_WAIT_S = 0.2       # how long an early bid waits for the one before it
 COUNT_TTL_S = 3.5      # a node whose watcher counts are older than this is gone
-SNAPSHOT_TTL_S = 1.0   # a lot read for one subscriber serves the next ones this long
-CHUNK = 256            # watchers written to before the loop takes a turn (~2 ms of sends here; 1,024 made acks wait)
+CHUNK = 256            # watchers written to before the loop takes a turn (bids and acks wait at most this long)
 IDLE_ROOM_S = 600      # a lot nobody here watches, quiet this long, is forgotten (a later `since` gets a snapshot)
 
 
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, uncompressed server→client text frame (RFC 6455 §5.2)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
-
-
-def frame_of(message: dict) -> bytes:
-    return text_frame(orjson.dumps(message))
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+class BidFrames(NamedTuple):
+    """What the hub writes for one bid: the lot's frame, its session's summary,
+    and notices to users (`(user id, frame)`: outbid, undone)."""
+    lot: bytes
+    summary: bytes
+    auction_id: str
+    notices: tuple = ()
 
 
 class LotRoom:
-    __slots__ = ("watchers", "ahead", "last_seq", "pending", "history", "flush", "count_sent", "log", "log_base",
+    __slots__ = ("watchers", "ahead", "last_seq", "pending", "history", "gap_timer", "count_sent", "log", "log_base",
                  "writing", "active_at")
 
     def __init__(self):
         self.watchers: dict = {}          # watcher -> position in the log written to it so far
         self.ahead: dict = {}             # watcher -> seq its snapshot covers, when beyond last_seq
         self.last_seq = -1                # last bid seq delivered here (-1: none seen yet)
-        self.pending: dict[int, dict] = {}
+        self.pending: dict[int, BidFrames] = {}  # seq -> a bid that came before the one it follows
         self.history: deque = deque(maxlen=HISTORY)  # (seq, frame)
-        self.flush: asyncio.TimerHandle | None = None
+        self.gap_timer: asyncio.TimerHandle | None = None  # gives up waiting for a missing seq
         self.count_sent = -1
         self.log: list[tuple[int, bytes]] = []  # (seq, frame) not yet written to every watcher; seq 0: no bid
         self.log_base = 0                 # position of log[0]
@@ -94,7 +82,6 @@ class Hub:
         self.auctions: dict[str, set] = {}
         self.users: dict[str, set] = {}
         self.counts: dict[str, dict[str, tuple[int, float]]] = {}  # lot -> node -> (count, seen at)
-        self.snapshots: dict[str, tuple[float, dict, list]] = {}   # lot -> (read at, lot, recent bids)
         self.frames_pushed = 0  # bid frames handed to watchers, counted per event (read by /metrics)
 
     # --- subscriptions -------------------------------------------------
@@ -123,33 +110,6 @@ class Hub:
         if room is None or room.last_seq < since or room.pending:
             return False
         return room.last_seq == since or bool(room.history) and room.history[0][0] <= since + 1
-
-    def cached_snapshot(self, lot_id: str) -> tuple[dict, list] | None:
-        """A lot and its recent bids read a moment ago, if the bids after it
-        are all in the history (watch_lot replays them): ten thousand
-        subscribers to one lot then cost the store one read, not ten thousand."""
-        entry = self.snapshots.get(lot_id)
-        if entry and time.monotonic() - entry[0] < SNAPSHOT_TTL_S and self.can_resume(lot_id, entry[1]["seq"]):
-            return entry[1], entry[2]
-        return None
-
-    def keep_snapshot(self, lot: dict, recent: list) -> None:
-        self.snapshots[lot["_id"]] = (time.monotonic(), lot, recent)
-
-    def _refresh_snapshot(self, event: dict) -> None:
-        """Keep a cached snapshot current with the bid just delivered."""
-        entry = self.snapshots.get(event["lot"])
-        if not entry:
-            return
-        if event["kind"] == "undo" or entry[1]["seq"] != event["seq"] - 1:
-            del self.snapshots[event["lot"]]  # a correction rewrites the history: read it again
-            return
-        lot = {**entry[1], "seq": event["seq"], "price": event["price"], "leader": event["user"],
-               "leader_name": event["bidder"], "next_min": event["next_min"], "bid_count": event["bid_count"],
-               "end_at": event["end_at"]}
-        bid = {"seq": event["seq"], "price": event["price"], "bidder": event["bidder"], "status": "bidding",
-               "created_at": event["at"]}
-        self.snapshots[event["lot"]] = (entry[0], lot, [bid, *entry[2][:19]])
 
     def unwatch_lot(self, watcher, lot_id: str) -> None:
         room = self.rooms.get(lot_id)
@@ -187,81 +147,70 @@ class Hub:
         others = sum(n for node, (n, at) in self.counts.get(lot_id, {}).items() if node != self.node_id and at > fresh)
         return here + others
 
-    # --- events from the broker -----------------------------------------
-    def deliver(self, event: dict) -> None:
-        kind = event["type"]
-        if kind == "bid":
-            self._bid(event)
-        elif kind == "status":
-            self._status(event)
-        elif kind == "auction":
-            frame = frame_of({"type": "auction", "auction": event["auction"], "status": event["status"],
-                              "status_text": AUCTION_TEXT[event["status"]], "server_time": now_ms()})
-            self._send_all(self.auctions.get(event["auction"], ()), frame)
-        elif kind == "watchers":
-            self._counts(event)
+    def sockets_of(self, user_id: str) -> set:
+        return self.users.get(user_id, set())
 
-    def _bid(self, event: dict) -> None:
-        room = self.room(event["lot"])
+    # --- delivery: bytes in, written out ----------------------------------
+    def bid(self, lot_id: str, seq: int, frames: BidFrames) -> None:
+        """A bid's frames, written in `seq` order (an early one waits for its gap)."""
+        room = self.room(lot_id)
         room.active_at = time.monotonic()
-        seq = event["seq"]
         if room.last_seq < 0:
             room.last_seq = seq - 1
         if seq <= room.last_seq:
             return  # already delivered (a replayed or duplicate publish)
         if seq > room.last_seq + 1:
-            room.pending[seq] = event
-            if room.flush is None:
-                room.flush = asyncio.get_running_loop().call_later(GAP_WAIT_S, self._give_up_gap, event["lot"])
+            room.pending[seq] = frames
+            if room.gap_timer is None:
+                room.gap_timer = asyncio.get_running_loop().call_later(GAP_WAIT_S, self._give_up_gap, lot_id)
             return
-        self._emit(room, event)
+        self._emit(room, seq, frames)
         while room.last_seq + 1 in room.pending:
-            self._emit(room, room.pending.pop(room.last_seq + 1))
-        if not room.pending and room.flush:
-            room.flush.cancel()
-            room.flush = None
+            self._emit(room, room.last_seq + 1, room.pending.pop(room.last_seq + 1))
+        if not room.pending and room.gap_timer:
+            room.gap_timer.cancel()
+            room.gap_timer = None
 
     def _give_up_gap(self, lot_id: str) -> None:
-        """The missing event never came: deliver what we have; clients see the
+        """The missing bid never came: write what we have; clients see the
         gap in `seq` and subscribe again for a snapshot."""
         room = self.rooms[lot_id]
-        room.flush = None
+        room.gap_timer = None
         for seq in sorted(room.pending):
-            self._emit(room, room.pending.pop(seq))
+            self._emit(room, seq, room.pending.pop(seq))
 
-    def _emit(self, room: LotRoom, event: dict) -> None:
-        seq = event["seq"]
+    def _emit(self, room: LotRoom, seq: int, frames: BidFrames) -> None:
         room.last_seq = seq
-        message = {"type": "bid", "lot": event["lot"], "seq": seq, "price": event["price"],
-                   "bidder": event["bidder"], "bid_count": event["bid_count"], "next_min": event["next_min"],
-                   "end_at": to_iso(event["end_at"]), "server_time": now_ms()}
-        if event["kind"] == "undo":
-            message.update(correction=True, voided_seq=event["voided_seq"])
-        frame = frame_of(message)
-        room.history.append((seq, frame))
-        self._queue(room, seq, frame)
-        self._refresh_snapshot(event)
-        self.frames_pushed += len(room.watchers) + len(self.auctions.get(event["auction"], ()))
-        if event["auction"] in self.auctions:
-            self._send_all(self.auctions[event["auction"]], frame_of({**message, "summary": True}))
-        previous = event.get("previous_leader")
-        if previous and previous != event["user"] and previous in self.users:
-            self._send_all(self.users[previous], frame_of({"type": "outbid", "lot": event["lot"],
-                                                           "price": event["price"], "seq": seq}))
-        undone = event.get("undone_user")
-        if undone and undone in self.users:
-            self._send_all(self.users[undone], frame_of({"type": "bid_undone", "lot": event["lot"],
-                                                         "seq": event["voided_seq"], "price": event["undone_price"]}))
+        room.history.append((seq, frames.lot))
+        self._queue(room, seq, frames.lot)
+        session = self.auctions.get(frames.auction_id, ())
+        self.frames_pushed += len(room.watchers) + len(session)
+        self._send_others(session, room, frames.summary)
+        for user_id, frame in frames.notices:
+            self._send_all(self.users.get(user_id, ()), frame)
 
-    def _status(self, event: dict) -> None:
-        self.snapshots.pop(event["lot"], None)
-        frame = frame_of({"type": "status", "lot": event["lot"], "status": event["status"],
-                          "status_text": LOT_TEXT[event["status"]], "deal_price": event.get("deal_price", 0),
-                          "seq": event["seq"], "end_at": to_iso(event["end_at"]), "server_time": now_ms()})
-        room = self.rooms.get(event["lot"])
+    def lot_status(self, lot_id: str, auction_id: str, frame: bytes) -> None:
+        """A lot's status: to its watchers behind the bids before it, and to its session's."""
+        room = self.rooms.get(lot_id)
         if room:
-            self._queue(room, 0, frame)  # behind the bids before it
-        self._send_all(self.auctions.get(event.get("auction", ""), ()), frame)
+            self._queue(room, 0, frame)
+        self._send_others(self.auctions.get(auction_id, ()), room, frame)
+
+    def to_session(self, auction_id: str, frame: bytes) -> None:
+        self._send_all(self.auctions.get(auction_id, ()), frame)
+
+    def to_lot(self, lot_id: str, frame: bytes) -> None:
+        """A frame for a lot's watchers in its next round (not a bid: no seq)."""
+        room = self.rooms.get(lot_id)
+        if room:
+            self._queue(room, 0, frame)
+
+    def _send_others(self, session, room: "LotRoom | None", frame: bytes) -> None:
+        """To a session's watchers, but those that watch the lot as well: they get its own frame."""
+        watching = room.watchers if room else {}
+        for watcher in list(session):
+            if watcher not in watching:
+                watcher.push(frame)
 
     def _queue(self, room: LotRoom, seq: int, frame: bytes) -> None:
         if not room.watchers:
@@ -361,27 +310,29 @@ class Hub:
     def local_counts(self) -> dict[str, int]:
         return {lot_id: len(room.watchers) for lot_id, room in self.rooms.items() if room.watchers or room.count_sent > 0}
 
-    def _counts(self, event: dict) -> None:
+    def note_counts(self, node: str, counts: dict[str, int]) -> None:
+        """Another node's watcher counts, as it last shared them."""
         at = time.monotonic()
-        for lot_id, count in event["counts"].items():
-            self.counts.setdefault(lot_id, {})[event["node"]] = (count, at)
+        for lot_id, count in counts.items():
+            self.counts.setdefault(lot_id, {})[node] = (count, at)
 
-    def announce_counts(self) -> None:
-        """At most once a second per lot: tell local watchers the total, if it
-        changed, in the lot's next round of writes (ten thousand watchers
-        never take a round of their own). Also forgets the lots nobody here
-        has watched for a while, so a node's memory follows what is live, not
-        all it has ever seen."""
+    def counts_to_announce(self) -> list[tuple[str, int]]:
+        """At most once a second: each watched lot whose total changed, with
+        the new total (the caller sends it in the lot's next round, so ten
+        thousand watchers never take a round of their own). Also forgets the
+        lots nobody here has watched for a while, so a node's memory follows
+        what is live, not all it has ever seen."""
         idle = time.monotonic() - IDLE_ROOM_S
         for lot_id in [k for k, r in self.rooms.items()
                        if not r.watchers and not r.pending and not r.writing and r.active_at < idle]:
             del self.rooms[lot_id]
-            self.snapshots.pop(lot_id, None)
             self.counts.pop(lot_id, None)
+        changed = []
         for lot_id, room in self.rooms.items():
             if not room.watchers:
                 continue
             total = self.watcher_count(lot_id)
             if total != room.count_sent:
                 room.count_sent = total
-                self._queue(room, 0, frame_of({"type": "watchers", "lot": lot_id, "count": total}))
+                changed.append((lot_id, total))
+        return changed

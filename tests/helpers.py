@@ -4,7 +4,14 @@ import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
+import base64
+import os
+import socket
+
+import orjson
 from pymongo import AsyncMongoClient
+
+from gavel_server import Socket
 
 _phone = iter(range(10**9))
 
@@ -97,3 +104,55 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
         out.append((opcode, data[start:start + n]))
         data = data[start + n:]
     return out
+
+
+# --- the live protocol ---------------------------------------------------
+def of_type(kind, **match):
+    return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in match.items())
+
+
+async def watching(server, lot_id, token=""):
+    sock = await Socket.open(server.ws_url, token)
+    if token:
+        await sock.until(of_type("auth"))
+    await sock.send({"op": "subscribe", "lot": lot_id})
+    snap = await sock.until(of_type("snapshot"))
+    return sock, snap
+
+
+def send_frame(sock: socket.socket, message: dict) -> None:
+    payload = orjson.dumps(message)
+    mask = os.urandom(4)
+    sock.sendall(bytes((0x81, 0x80 | len(payload))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def raw_subscriber(port: int, lot_id: str) -> socket.socket:
+    """A WebSocket client with a tiny receive buffer that subscribes and then reads nothing."""
+    sock = raw_client(port)
+    send_frame(sock, {"op": "subscribe", "lot": lot_id})
+    return sock
+
+
+def raw_client(port: int) -> socket.socket:
+    """A WebSocket client with a tiny receive buffer, connected, that reads nothing until told."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert b" 101 " in head.split(b"\r\n")[0]
+    return sock
+
+
+class EventRecorder:
+    """An `events` publisher that keeps what the domain published."""
+
+    def __init__(self):
+        self.events = []
+
+    async def publish(self, event):
+        self.events.append(event)

@@ -5,22 +5,9 @@ import asyncio
 import pytest
 
 from gavel_server import Socket
-from helpers import bidder, live_lot, next_phone, wait_for
+from helpers import bidder, live_lot, next_phone, of_type, wait_for, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
-
-
-def of_type(kind, **match):
-    return lambda f: f["type"] == kind and all(f.get(k) == v for k, v in match.items())
-
-
-async def watching(server, lot_id, token=""):
-    sock = await Socket.open(server.ws_url, token)
-    if token:
-        await sock.until(of_type("auth"))
-    await sock.send({"op": "subscribe", "lot": lot_id})
-    snap = await sock.until(of_type("snapshot"))
-    return sock, snap
 
 
 async def test_bid_is_acknowledged_fanned_out_and_the_previous_leader_is_outbid(admin, api, server):

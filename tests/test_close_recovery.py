@@ -11,11 +11,10 @@ import bulk
 from domain import deposits, overdue, recovery, refunds, wallet
 from domain.clock import SystemClock
 from domain.ids import new_id, readable_serial
-from domain.orders import Rules
+from domain.rules import Rules
 from gavel_server import Api
-from helpers import bidder, create_session, database, iso, live_lot, next_phone, wait_for
+from helpers import EventRecorder, bidder, create_session, database, iso, live_lot, next_phone, wait_for
 from server.db import ensure_indexes
-from test_timeline import Recorder
 
 pytestmark = pytest.mark.gen_test(timeout=120)
 LOTS, BIDDERS_PER_LOT, BIDS_PER_LOT, USERS, DEPOSIT = 200, 5, 10, 50, 5000
@@ -101,7 +100,7 @@ async def test_the_sweep_finishes_a_balance_payment_cut_short_and_releases_a_sta
         await db.deposits.insert_many([debited, stale])
         await wallet.append(db, user["_id"], "deposit", -20000, key=f"deposit:{debited['_id']}", now=now)
         for _ in range(2):
-            await recovery.sweep(db, Recorder(), now, Rules())
+            await recovery.sweep(db, EventRecorder(), now, Rules())
         assert (await db.deposits.find_one({"_id": debited["_id"]}))["status"] == "paid"
         assert await db.deposits.find_one({"_id": stale["_id"]}) is None
         assert await wallet.balance(db, user["_id"]) == 80000
@@ -137,8 +136,8 @@ async def test_a_refund_or_a_forfeit_repeated_changes_nothing(mongo_base_url):
                  "overdue_at": 0}
         await db.orders.insert_one(order)
         rules = Rules(ban_days=1)
-        await asyncio.gather(*(overdue.expire(db, Recorder(), order["_id"], now, rules) for _ in range(3)))
-        await overdue.finish_interrupted(db, Recorder(), now + 1000, rules)
+        await asyncio.gather(*(overdue.expire(db, EventRecorder(), order["_id"], now, rules) for _ in range(3)))
+        await overdue.finish_interrupted(db, EventRecorder(), now + 1000, rules)
         deductions = await db.deposit_deductions.find({"deposit_id": kept["_id"]}).to_list(None)
         assert [(d["kind"], d["amount"]) for d in deductions] == [("overdue", 20000)]
         assert (await db.orders.find_one({"_id": order["_id"]}))["forfeit"] == "done"
@@ -155,7 +154,7 @@ async def test_the_sweep_writes_back_a_bid_a_crash_kept_out_of_the_history(admin
     async with database(server.env["MONGODB_URL"]) as db:
         await db.bids.delete_one({"_id": f"{lot['id']}:1"})  # as if the insert never happened
         assert (await api.get(f"/api/lots/{lot['id']}/bids"))[1]["items"] == []
-        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
+        await recovery.sweep(db, EventRecorder(), int(time.time() * 1000), Rules(86400, 30))
     status, history = await api.get(f"/api/lots/{lot['id']}/bids")
     assert [(b["seq"], b["price"], b["status"]) for b in history["items"]] == [(1, 10000, "bidding")]
 
@@ -189,10 +188,10 @@ async def test_a_later_sweep_looks_for_cut_off_bids_among_the_lots_bid_on_since_
     async with database(server.env["MONGODB_URL"]) as db:
         for lot in (old, recent):
             await db.bids.delete_one({"_id": f"{lot['id']}:1"})
-        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30), bids_since=last_sweep)
+        await recovery.sweep(db, EventRecorder(), int(time.time() * 1000), Rules(86400, 30), bids_since=last_sweep)
         assert await db.bids.find_one({"_id": f"{recent['id']}:1"})  # bid on since: checked and restored
         assert not await db.bids.find_one({"_id": f"{old['id']}:1"})  # the previous sweep's business
-        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))  # a start-up sweep
+        await recovery.sweep(db, EventRecorder(), int(time.time() * 1000), Rules(86400, 30))  # a start-up sweep
         assert await db.bids.find_one({"_id": f"{old['id']}:1"})
 
 
@@ -214,7 +213,7 @@ async def test_the_sweep_finishes_a_session_delete_cut_short_before_its_lots(adm
     async with database(server.env["MONGODB_URL"]) as db:
         await db.auctions.update_one({"_id": auction["id"]}, {"$set": {"deleted_at": int(time.time() * 1000)}})
         assert (await api.get(f"/api/lots/{lot['id']}"))[0] == 200  # the crash left the lot showing
-        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
+        await recovery.sweep(db, EventRecorder(), int(time.time() * 1000), Rules(86400, 30))
     assert (await api.get(f"/api/lots/{lot['id']}"))[0] == 404
 
 
@@ -222,6 +221,6 @@ async def test_the_sweep_recounts_the_lots_of_a_session_whose_count_was_cut_off(
     auction, lots = await create_session(admin, lots=2)
     async with database(server.env["MONGODB_URL"]) as db:
         await db.auctions.update_one({"_id": auction["id"]}, {"$set": {"lot_count": 1}})  # the crash came before the $inc
-        await recovery.sweep(db, Recorder(), int(time.time() * 1000), Rules(86400, 30))
+        await recovery.sweep(db, EventRecorder(), int(time.time() * 1000), Rules(86400, 30))
     status, body = await api.get(f"/api/auctions/{auction['id']}")
     assert status == 200 and body["lot_count"] == 2

@@ -6,8 +6,7 @@ import time
 import pytest
 
 from gavel_server import Socket
-from helpers import bidder, database, live_lot, ms, wait_for
-from test_bidding import of_type, watching
+from helpers import bidder, database, live_lot, ms, of_type, wait_for, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 

@@ -10,11 +10,11 @@ import orjson
 import pytest
 import tornado.web
 
+from handlers.messages import text_frame
 from handlers.ws import LiveSocket
-from helpers import server_frames
-from server.hub import Hub, text_frame
+from helpers import raw_client, server_frames
+from server.hub import Hub
 from server.settings import Settings
-from test_slow_watcher import raw_client
 
 pytestmark = pytest.mark.gen_test(timeout=20)
 

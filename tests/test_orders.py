@@ -5,8 +5,7 @@ import time
 
 import pytest
 
-from helpers import bidder, database, live_lot, ms, next_phone, wait_for
-from test_bidding import of_type, watching
+from helpers import bidder, database, live_lot, ms, next_phone, of_type, wait_for, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 PAY_SECONDS = 3

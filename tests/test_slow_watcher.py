@@ -1,48 +1,16 @@
 """A watcher that stops reading is dropped with 1013 after a bounded buffer,
 and the others go on receiving every bid at once."""
 import asyncio
-import base64
-import os
 import socket
 import struct
 import time
 
-import orjson
 import pytest
 
 from gavel_server import Api
-from helpers import bidder, live_lot
-from test_bidding import of_type, watching
+from helpers import bidder, live_lot, of_type, raw_subscriber, send_frame, watching
 
 pytestmark = pytest.mark.gen_test(timeout=90)
-
-
-def send_frame(sock: socket.socket, message: dict) -> None:
-    payload = orjson.dumps(message)
-    mask = os.urandom(4)
-    sock.sendall(bytes((0x81, 0x80 | len(payload))) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-
-def raw_subscriber(port: int, lot_id: str) -> socket.socket:
-    """A WebSocket client with a tiny receive buffer that subscribes and then reads nothing."""
-    sock = raw_client(port)
-    send_frame(sock, {"op": "subscribe", "lot": lot_id})
-    return sock
-
-
-def raw_client(port: int) -> socket.socket:
-    """A WebSocket client with a tiny receive buffer, connected, that reads nothing until told."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert b" 101 " in head.split(b"\r\n")[0]
-    return sock
 
 
 def close_code(sock: socket.socket, timeout: float = 15) -> int | None:

@@ -9,7 +9,7 @@ from pymongo import AsyncMongoClient
 from domain import timeline
 from domain.clock import from_iso
 from gavel_server import Api
-from helpers import create_session, ms, session_body, wait_for
+from helpers import EventRecorder, create_session, ms, session_body, wait_for
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 
@@ -94,21 +94,13 @@ async def test_two_nodes_running_the_same_timers_make_each_transition_once(serve
         assert [e["action"] for e in trail["items"]] == ["preview", "live", "unsold"]
 
 
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    async def publish(self, event):
-        self.events.append(event)
-
-
 async def test_advancing_a_session_twice_at_the_same_time_changes_nothing_the_second_time(admin, server):
     auction, lots = await create_session(admin, lots=2, preview_in=3600, live_in=7200, end_in=10800)
     client = AsyncMongoClient(server.env["MONGODB_URL"])
     try:
         db = client.get_default_database()
         after_end = from_iso(auction["auction_end"]) + 1
-        first, second = Recorder(), Recorder()
+        first, second = EventRecorder(), EventRecorder()
         await timeline.advance(db, first, auction["id"], after_end)
         before = await db.lots.find({"auction_id": auction["id"]}).to_list(None)
         await timeline.advance(db, second, auction["id"], after_end)

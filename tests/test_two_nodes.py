@@ -5,8 +5,7 @@ import time
 import pytest
 
 from gavel_server import Api
-from helpers import bidder, live_lot
-from test_bidding import of_type, watching
+from helpers import bidder, live_lot, of_type, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 

@@ -4,8 +4,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from gavel_server import Socket
-from helpers import bidder, live_lot, next_phone
-from test_bidding import of_type, watching
+from helpers import bidder, live_lot, next_phone, of_type, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 

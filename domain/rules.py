@@ -1,0 +1,18 @@
+"""The configurable terms of the house (from Settings), in one value the use
+cases take: nothing in domain/ reads the environment."""
+from typing import NamedTuple
+
+DAY_MS = 86400 * 1000
+
+
+class Rules(NamedTuple):
+    pay_seconds: int = 86400        # a winner's time to pay
+    ban_days: float = 30            # how long a winner who let a lot go overdue may not bid
+
+    @property
+    def pay_ms(self) -> int:
+        return self.pay_seconds * 1000
+
+    @property
+    def ban_ms(self) -> int:
+        return int(self.ban_days * DAY_MS)
