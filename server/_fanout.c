@@ -1,17 +1,15 @@
 /* The native half of the fan-out hub (server/hub.py): the same bytes written
- * to many sockets in one call, the interpreter released once for all of
- * them. On loopback one send() is 7-9 us of kernel work; called from Python
- * one socket at a time each also pays for argument parsing, a GIL release and
- * the interpreter evicting the kernel's TCP path from the caches between
- * sends, which made a round over 10,000 sockets ~20% slower.
+ * to many sockets in one call, with the interpreter released once for all
+ * of them rather than once per socket.
  *
  * send_all(socks, data) -> [(index, result), ...] for every socket that did
  * not take all of `data`: result is the bytes it took, or -errno. `socks`
- * are socket objects; each one's descriptor is read here, just before the
- * write, so a socket closed since it was listed answers -EBADF and a number
- * the kernel has since given to a newer connection is never written to.
- * Sockets are written with MSG_DONTWAIT, so a full one answers -EAGAIN at
- * once and the caller queues the frame behind it instead.
+ * are socket objects. Their descriptors are read first, while the caller
+ * still holds the interpreter, so a socket closed before the call (fileno
+ * -1) answers -EBADF, and a number the kernel has since given to a newer
+ * connection is never written to; then every socket is written in one pass
+ * with MSG_DONTWAIT, so a full one answers -EAGAIN at once and the caller
+ * queues the rest behind it instead.
  *
  * Built by scripts/build-native; without it the hub writes from Python.
  */

@@ -232,3 +232,16 @@ def test_the_native_helper_reports_the_sockets_that_did_not_take_everything():
     assert ok.drain() == data
     with pytest.raises(AttributeError):
         send_all([3], data)  # a number is not a socket: the caller's bug, said at once
+
+
+async def test_a_socket_watching_a_lot_and_its_session_gets_each_event_once():
+    hub, both, session_only = Hub("n1"), Recorder(), Recorder()
+    hub.watch_lot(both, "L", 0)
+    for watcher in (both, session_only):
+        hub.watch_auction(watcher, "A")
+    deliver(hub, bid(1))
+    deliver(hub, {"type": "status", "lot": "L", "auction": "A", "status": "sold", "seq": 1, "deal_price": 100,
+                  "end_at": 1_800_000_000_000})
+    await let_rounds_run()
+    assert [(f["type"], f.get("summary")) for f in both.frames()] == [("bid", None), ("status", None)]
+    assert [(f["type"], f.get("summary")) for f in session_only.frames()] == [("bid", True), ("status", None)]
