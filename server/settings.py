@@ -4,10 +4,17 @@ import argparse
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# A gateway is live with all of its settings, in sandbox with none (README, "Payment gateways").
+WECHATPAY_LIVE = ("wechatpay_mchid", "wechatpay_appid", "wechatpay_apiv3_key", "wechatpay_platform_public_key",
+                  "wechatpay_platform_serial", "wechatpay_private_key", "wechatpay_cert_serial")
+ALIPAY_LIVE = ("alipay_app_id", "alipay_app_private_key", "alipay_public_key")
 
 
 class Settings(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)  # a refused setting must not print the keys beside it
+
     port: int = Field(8888, ge=0, le=65535)
     host: str = "0.0.0.0"
     mongodb_url: str = ""
@@ -31,10 +38,41 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(8 * 1024 * 1024, gt=0)
     recovery_interval_s: float = Field(60, gt=0)
     log_level: str = "INFO"
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_apiv3_key: str = ""
+    wechatpay_platform_public_key: str = ""     # PEM file: the platform public key (or certificate)
+    wechatpay_platform_serial: str = ""         # its id, as Wechatpay-Serial names it
+    wechatpay_private_key: str = ""             # PEM file: the merchant API private key
+    wechatpay_cert_serial: str = ""             # serial of the merchant API certificate
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    alipay_app_id: str = ""
+    alipay_app_private_key: str = ""            # PEM file
+    alipay_public_key: str = ""                 # PEM file: Alipay's public key
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    gateway_timeout_s: float = Field(10, gt=0)
+
+    @model_validator(mode="after")
+    def _gateways_all_or_nothing(self) -> "Settings":
+        for group in (WECHATPAY_LIVE, ALIPAY_LIVE):
+            missing = [name.upper() for name in group if not getattr(self, name)]
+            if 0 < len(missing) < len(group):
+                raise ValueError(f"set all of {', '.join(n.upper() for n in group)} or none; missing {missing}")
+        if self.wechatpay_apiv3_key and len(self.wechatpay_apiv3_key.encode()) != 32:
+            raise ValueError("WECHATPAY_APIV3_KEY must be 32 bytes")
+        return self
 
     @property
     def embedded_store(self) -> bool:
         return not self.mongodb_url
+
+    @property
+    def wechatpay_live(self) -> bool:
+        return bool(self.wechatpay_mchid)
+
+    @property
+    def alipay_live(self) -> bool:
+        return bool(self.alipay_app_id)
 
     @property
     def sandbox_sms(self) -> bool:
