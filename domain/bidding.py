@@ -79,10 +79,13 @@ def extended_end(facts: LotFacts, end_at: int, now: int) -> int:
 
 
 async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: int, now: int,
-                 client_id: str = "", kind: str = "bid", by_leader: bool = False) -> BidResult:
+                 client_id: str = "", kind: str = "bid", expect_seq: int | None = None) -> BidResult:
     """Accept or refuse one bid, and announce it. A repeated `client_id`
-    returns the first answer. `by_leader` is for the proxies only: the
-    leader's own maximum answering a tie (see domain.proxies).
+    returns the first answer. `expect_seq` is for the proxies only: their
+    bid was planned from the lot at that seq (domain.proxies.settle), which
+    may raise the leader's own bid, take the lead at an equal price or stop
+    short of a full increment at a maximum, so the write is conditional on
+    the lot being exactly as planned instead of on the next minimum.
 
     A repeat is looked for only when the write is refused: a repeated bid
     cannot pass the filter, since its sender leads or has been outbid."""
@@ -101,12 +104,9 @@ async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: in
     new_end = extended_end(facts, known.end_at, now)
     if new_end:
         update["$max"] = {"end_at": new_end}
+    rule = {"next_min": {"$lte": price}, "leader": {"$ne": user["_id"]}} if expect_seq is None else {"seq": expect_seq}
     before = await db.lots.find_one_and_update(
-        {"_id": lot_id, "status": "live", "end_at": {"$gt": now}, "next_min": {"$lte": price},
-         "leader": user["_id"] if by_leader else {"$ne": user["_id"]}},
-        update,
-        return_document=False,
-    )
+        {"_id": lot_id, "status": "live", "end_at": {"$gt": now}, **rule}, update, return_document=False)
     if not before:
         return await _refused(db, cache, user, lot_id, price, now, client_id)
     lot = _after(before, update)
