@@ -88,7 +88,8 @@ async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: in
     the lot being exactly as planned instead of on the next minimum.
 
     A repeat is looked for only when the write is refused: a repeated bid
-    cannot pass the filter, since its sender leads or has been outbid."""
+    cannot pass the filter, since its sender leads, has been outbid, or had
+    the bid voided (`repeat_key`)."""
     known = await check_may_bid(db, cache, user, lot_id, now)
     facts = known.facts
     client_id = client_id or f"auto-{new_id()}"
@@ -104,7 +105,11 @@ async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: in
     new_end = extended_end(facts, known.end_at, now)
     if new_end:
         update["$max"] = {"end_at": new_end}
-    rule = {"next_min": {"$lte": price}, "leader": {"$ne": user["_id"]}} if expect_seq is None else {"seq": expect_seq}
+    if expect_seq is None:  # a bidder's bid: and not one an operator voided, sent again
+        rule = {"next_min": {"$lte": price}, "leader": {"$ne": user["_id"]},
+                "voided_keys": {"$nin": [repeat_key(user["_id"], client_id)]}}
+    else:
+        rule = {"seq": expect_seq}
     before = await db.lots.find_one_and_update(
         {"_id": lot_id, "status": "live", "end_at": {"$gt": now}, **rule}, update, return_document=False)
     if not before:
@@ -127,6 +132,14 @@ async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: in
     result = BidResult(bid, lot, before["leader"], False)
     await events.publish(bid_event(result))
     return result
+
+
+def repeat_key(user_id: str, client_id: str) -> str:
+    """How a lot remembers a bid an operator voided, so that the same request
+    sent again (a reconnecting client resends) is answered, not bid again:
+    after an undo its price may be valid once more. `$nin`, not `$ne`: on the
+    embedded store `$ne` against an array matches even a listed value."""
+    return f"{user_id}:{client_id}"
 
 
 def _after(before: dict, update: dict) -> dict:

@@ -57,3 +57,4 @@ async def upgrade(db) -> None:
     """Fields added since a data directory was made, initialised (a filter on a
     missing field matches nothing on the embedded store: mongo-subset.md 18)."""
     await db.auctions.update_many({"bid_count_at": {"$exists": False}}, {"$set": {"bid_count_at": 0}})
+    await db.lots.update_many({"voided_keys": {"$exists": False}}, {"$set": {"voided_keys": []}})

@@ -272,6 +272,17 @@ async def test_trap_ne_in_a_write_filter_matches_neither_a_stored_none_nor_a_mis
 
 
 @gen_test
+async def test_trap_ne_against_an_array_matches_even_a_listed_value_but_nin_does_not(db_url):
+    """So "not one of these keys" is `{"keys": {"$nin": [key]}}` (domain.bidding.repeat_key)."""
+    async with connected(db_url) as db:
+        await db.lots.insert_one({"_id": "l", "keys": ["u1:c1"], "n": 0})
+        ne = await db.lots.update_one({"_id": "l", "keys": {"$ne": "u1:c1"}}, {"$inc": {"n": 1}})
+        nin = await db.lots.update_one({"_id": "l", "keys": {"$nin": ["u1:c1"]}}, {"$inc": {"n": 1}})
+        other = await db.lots.update_one({"_id": "l", "keys": {"$nin": ["u1:c2"]}}, {"$inc": {"n": 1}})
+        assert (ne.modified_count, nin.modified_count, other.modified_count) == (1, 0, 1)
+
+
+@gen_test
 async def test_trap_find_one_and_update_upsert_ignores_set_on_insert(db_url):
     async with connected(db_url) as db:  # update_one(upsert=True) honours it
         doc = await db.t.find_one_and_update(
