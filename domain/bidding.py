@@ -58,15 +58,23 @@ def read_ahead(deps: Deps, lot: dict) -> None:
 
 
 async def check_may_bid(db, cache: BidCache, user: dict, lot_id: str, now: int) -> KnownLot:
-    """The rules about the bidder rather than the price: bans and the deposit."""
-    if user.get("banned_until", 0) > now:
-        raise Forbidden("bidding is suspended for this account after an unpaid order")
+    """The rules about the bidder rather than the price: bans and the deposit.
+    A bid refused for either on a lot that takes no bids is refused for the
+    lot's state, which a bidder can do nothing about."""
     known = await cache.known_lot(db, lot_id)
-    if not cache.covers(user["_id"], known):
-        deposit = await deposits.covering_deposit(db, user["_id"], {"_id": lot_id, "auction_id": known.facts.auction_id})
-        if not deposit:
-            raise DepositRequired("pay a deposit for this lot or its session first")
-        cache.cover(deposit, known)
+    try:
+        if user.get("banned_until", 0) > now:
+            raise Forbidden("bidding is suspended for this account after an unpaid order")
+        if not cache.covers(user["_id"], known):
+            deposit = await deposits.covering_deposit(db, user["_id"], {"_id": lot_id, "auction_id": known.facts.auction_id})
+            if not deposit:
+                raise DepositRequired("pay a deposit for this lot or its session first")
+            cache.cover(deposit, known)
+    except (Forbidden, DepositRequired):
+        lot = await db.lots.find_one({"_id": lot_id}, {"status": 1, "end_at": 1})
+        if lot["status"] != "live" or lot["end_at"] <= now:
+            raise LotNotLive(f"lot is {lot['status']}", status=lot["status"]) from None
+        raise
     return known
 
 
@@ -209,8 +217,12 @@ async def repair_history(db, lot: dict) -> bool:
     return written
 
 
-async def history(db, lot_id: str, limit: int = HISTORY_PAGE, before_seq: int = 0) -> list[dict]:
-    query = {"lot_id": lot_id}
+async def history(db, lot_id: str, limit: int = HISTORY_PAGE, before_seq: int = 0,
+                  corrections: bool = False) -> list[dict]:
+    """Newest first. As bidders read it, an operator's corrections are not
+    bids and are left out (the bid a correction voided stays, marked void);
+    operators see them."""
+    query = {"lot_id": lot_id} if corrections else {"lot_id": lot_id, "kind": {"$ne": "undo"}}
     if before_seq:
         query["seq"] = {"$lt": before_seq}
     return await db.bids.find(query).sort("seq", -1).limit(limit).to_list(None)

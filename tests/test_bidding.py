@@ -91,6 +91,23 @@ async def test_bids_on_a_lot_that_is_not_live_are_refused(admin, api):
     assert status == 409 and body["error"]["code"] == "lot_not_live"
 
 
+async def test_after_the_close_the_lots_state_decides_before_the_bidders_deposit(admin, api, server):
+    auction, (lot,) = await live_lot(admin, end_in=1)
+    loser, _ = await bidder(api, auction["id"], lot["id"])
+    winner, _ = await bidder(api, auction["id"], lot["id"])
+    stranger, _ = await api.login(next_phone())
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=loser))[0] == 201
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 11000}, token=winner))[0] == 201
+    await wait_for(lambda: api.get("/api/deposits", token=loser), lambda r: r[1]["items"][0]["state"] == "refunded")
+    for token in (loser, stranger):  # a refunded deposit, and none at all
+        status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 20000}, token=token)
+        assert (status, body["error"]["code"]) == (409, "lot_not_live")
+        sock = await Socket.open(server.ws_url, token)
+        await sock.send({"op": "bid", "lot": lot["id"], "price": 20000, "id": "late"})
+        assert (await sock.until(of_type("error")))["code"] == "lot_not_live"
+        sock.close()
+
+
 async def test_http_bidding_follows_the_same_rules_and_fans_out(admin, api, server):
     auction, (lot,) = await live_lot(admin)
     token, _ = await bidder(api, auction["id"])

@@ -121,8 +121,15 @@ async def test_undo_puts_the_previous_bid_back_in_the_lead_and_tells_everyone(ad
     assert correction["price"] == 10000
     told = await b_socket.until(of_type("bid_undone"))
     assert told["seq"] == 2 and told["price"] == 11000
-    status, history = await api.get(f"/api/lots/{lot['id']}/bids")
-    assert [(b["seq"], b["status"]) for b in history["items"]] == [(3, "void"), (2, "void"), (1, "bidding")]
+    status, history = await api.get(f"/api/lots/{lot['id']}/bids")  # as bidders read it: the withdrawn bid, no correction row
+    assert [(b["seq"], b["price"], b["status"], b["status_text"]) for b in history["items"]] == [
+        (2, 11000, "void", "已撤销"), (1, 10000, "bidding", "竞价")]
+    status, full = await admin.get(f"/api/admin/lots/{lot['id']}/bids")
+    assert [(b["seq"], b["kind"], b["status"]) for b in full["items"]] == [(3, "undo", "void"), (2, "bid", "void"),
+                                                                          (1, "bid", "bidding")]
+    again, snap = await watching(server, lot["id"])
+    assert [(b["seq"], b["status"]) for b in snap["bids"]] == [(2, "void"), (1, "bidding")]
+    again.close()
     # B may bid again, and A is the leader
     assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10500}, token=token_a))[1]["error"]["code"] == "already_leading"
     watcher.close()
