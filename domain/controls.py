@@ -46,7 +46,8 @@ async def undo_last_bid(db, events, lot_id: str, operator: str, now: int) -> dic
     seq = lot["seq"] + 1
     correction = {
         "price": previous["price"] if previous else 0, "user_id": previous["user_id"] if previous else "",
-        "bidder": previous["bidder"] if previous else "", "client_id": f"undo:{lot_id}:{seq}",
+        "bidder": previous["bidder"] if previous else "", "paddle": previous.get("paddle", 0) if previous else 0,
+        "client_id": f"undo:{lot_id}:{seq}",
         "kind": "undo", "at": now, "voided_seq": undone["seq"],
         "leader_at": previous["created_at"] if previous else 0,  # the restored leader's bid still dates from then
     }

@@ -18,7 +18,7 @@ import asyncio
 
 from pymongo.errors import DuplicateKeyError
 
-from domain import refunds, wallet
+from domain import paddles, refunds, wallet
 from domain.errors import AmountMismatch, Conflict, Forbidden, InsufficientBalance, NotFound
 from domain.ids import new_id, readable_serial
 from domain.states import DEPOSIT, DEPOSIT_MONEY, LOT_OPEN, move
@@ -92,6 +92,7 @@ async def create(db, user: dict, auction_id: str, lot_id: str, pay_type: str, no
         "auction_id": auction_id, "lot_id": lot_id or "", "amount": amount, "remaining": amount,
         "scope": key if pay_type == "balance" else f"{key}#{deposit_id}", "scope_key": key,
         "status": "unpaid", "pay_type": pay_type, "state": "", "forfeit_order": "", "created_at": now, "paid_at": 0,
+        "paddle": await paddles.paddle_for(db, auction_id, user["_id"]),
     }
     await _insert(db, doc, now)
     if pay_type in GATEWAYS:

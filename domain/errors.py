@@ -46,6 +46,11 @@ class BidTooLow(DomainError):
     code = "bid_too_low"
 
 
+class BidTooHigh(DomainError):
+    """A jump above what the session allows over the next minimum (a Gavel addition to the codes)."""
+    code = "bid_too_high"
+
+
 class AlreadyLeading(DomainError):
     code = "already_leading"
 

@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain import bidding
 from domain.deps import Deps
-from domain.errors import BidTooLow, DepositRequired, DomainError, Forbidden, LotNotLive, NotFound
+from domain.errors import BidTooHigh, BidTooLow, DepositRequired, DomainError, Forbidden, LotNotLive, NotFound
 from domain.lots import next_min
 
 MAX_STEPS = 50  # an answer takes two or three bids; this only bounds a pathological loop
@@ -86,7 +86,7 @@ def standing_of(lot: dict) -> Standing:
 async def set_proxy(deps: Deps, user: dict, lot_id: str, max_price: int) -> dict:
     """Leave or change a maximum, then let the proxies bid."""
     db, now = deps.db, deps.clock.now_ms()
-    await bidding.check_may_bid(db, deps.bid_cache, user, lot_id, now)
+    known = await bidding.check_may_bid(db, deps.bid_cache, user, lot_id, now)
     lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
     if not lot:
         raise NotFound("no such lot")
@@ -95,6 +95,9 @@ async def set_proxy(deps: Deps, user: dict, lot_id: str, max_price: int) -> dict
     least = lot["price"] + lot["increment"] if lot["leader"] == user["_id"] else next_min(lot)
     if max_price < least:
         raise BidTooLow(f"the maximum must be at least {least}", next_min=least)
+    highest = bidding.highest_bid(known.facts, next_min(lot))
+    if max_price > highest:
+        raise BidTooHigh(f"a maximum may be at most {highest} now", max_price=highest, next_min=next_min(lot))
     proxy_id = f"{lot_id}:{user['_id']}"
     doc = {"_id": proxy_id, "lot_id": lot_id, "user_id": user["_id"], "max_price": max_price, "set_at": now}
     # Counted before it is stored: a crash in between leaves the count too high, which

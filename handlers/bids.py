@@ -46,7 +46,7 @@ class LotControlHandler(BaseHandler):
         operator = self.require_operator()
         do = {"pause": controls.pause, "resume": controls.resume, "undo": controls.undo_last_bid}[action]
         lot = await do(self.db, self.ctx.events, lot_id, operator["_id"], self.now())
-        self.send(render.lot(lot))
+        self.send(render.admin_lot(lot))
 
 
 class AdminBidsHandler(BaseHandler):

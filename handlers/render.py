@@ -1,5 +1,6 @@
 """Documents as the API shows them (spec/api.md, "Field names"): ISO times,
 Chinese status labels, masked bidders, no internal fields."""
+from domain.bidding import reserve_met
 from domain.clock import to_iso
 from domain.lots import next_min
 from domain.states import (AUCTION_TEXT, BID_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
@@ -21,7 +22,7 @@ def auction(doc: dict, **extra) -> dict:
         "id": doc["_id"], "title": doc["title"], "cover": doc["cover"], "video": doc["video"],
         "status": doc["status"], "status_text": AUCTION_TEXT[doc["status"]],
         "deposit": doc["deposit"], "extend_window_s": doc["extend_window_s"],
-        "extend_by_s": doc["extend_by_s"], "max_extend_s": doc.get("max_extend_s", 0),
+        "extend_by_s": doc["extend_by_s"], "max_extend_s": doc.get("max_extend_s", 0), "max_jump": doc["max_jump"],
         "lot_count": doc["lot_count"], "bid_count": doc["bid_count"],
         "look_count": doc["look_count"], "total_deal": doc["total_deal"],
     }
@@ -31,13 +32,14 @@ def auction(doc: dict, **extra) -> dict:
 
 
 def lot(doc: dict, **extra) -> dict:
+    """A lot as bidders see it: whether its reserve is met, never the reserve (admin_lot has it)."""
     return {
         "id": doc["_id"], "auction_id": doc["auction_id"], "catalog_no": doc["catalog_no"],
         "title": doc["title"], "cover": doc["cover"],
         "images": sorted(doc["images"], key=lambda i: i["order"]), "specs": doc["specs"],
         "start_price": doc["start_price"], "increment": doc["increment"],
         "estimate_low": doc["estimate_low"], "estimate_high": doc["estimate_high"],
-        "reserve_price": doc["reserve_price"], "deposit": doc["deposit"],
+        "reserve_met": reserve_met(doc), "deposit": doc["deposit"],
         "status": doc["status"], "status_text": LOT_TEXT[doc["status"]],
         "price": doc["price"], "next_min": next_min(doc), "leader": doc["leader_name"],
         "bid_count": doc["bid_count"], "look_count": doc["look_count"],
@@ -46,10 +48,14 @@ def lot(doc: dict, **extra) -> dict:
     }
 
 
+def admin_lot(doc: dict, **extra) -> dict:
+    return lot(doc, reserve_price=doc["reserve_price"], **extra)
+
+
 def bid(doc: dict) -> dict:
     return {"seq": doc["seq"], "lot_id": doc["lot_id"], "price": doc["price"],
-            "bidder": doc["bidder"], "status": doc["status"], "status_text": BID_TEXT[doc["status"]],
-            "created_at": to_iso(doc["created_at"])}
+            "bidder": doc["bidder"], "paddle": doc.get("paddle", 0), "status": doc["status"],
+            "status_text": BID_TEXT[doc["status"]], "created_at": to_iso(doc["created_at"])}
 
 
 def deposit(doc: dict) -> dict:
@@ -59,6 +65,7 @@ def deposit(doc: dict) -> dict:
         "auction_id": doc["auction_id"], "lot_id": doc["lot_id"] or None, "amount": doc["amount"],
         "remaining": doc["remaining"], "status": doc["status"], "status_text": DEPOSIT_TEXT[doc["status"]],
         "pay_type": doc["pay_type"], "state": doc["state"], "state_text": DEPOSIT_STATE_TEXT.get(doc["state"], ""),
+        "paddle": doc.get("paddle", 0),
         "created_at": to_iso(doc["created_at"]), "paid_at": to_iso(doc["paid_at"]),
         "refunds": [{"uid": r["uid"], "amount": r["amount"], "status": r["status"],
                      "status_text": REFUND_TEXT[r["status"]], "created_at": to_iso(r["created_at"]),

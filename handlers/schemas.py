@@ -52,6 +52,7 @@ class AuctionCreate(Body):
     extend_window_s: Seconds = 0
     extend_by_s: Seconds = 0
     max_extend_s: Seconds = 0
+    max_jump: CentsOrZero = 0  # the most a bid may be above the next minimum; 0: ten times the next minimum or high estimate
 
 
 class Image(Body):

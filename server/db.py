@@ -20,6 +20,7 @@ INDEXES = {
         ([("user_id", A), ("client_id", A)], {"unique": True}),
     ],
     "audit": [([("target", A)], {})],
+    "paddles": [([("auction_id", A)], {})],
     # One paid deposit per user and lot / session: `scope` (domain/deposits.py).
     "deposits": [
         ([("uid", A)], {"unique": True}),
@@ -56,5 +57,6 @@ async def ensure_indexes(db) -> None:
 async def upgrade(db) -> None:
     """Fields added since a data directory was made, initialised (a filter on a
     missing field matches nothing on the embedded store: mongo-subset.md 18)."""
-    await db.auctions.update_many({"bid_count_at": {"$exists": False}}, {"$set": {"bid_count_at": 0}})
+    for field in ("bid_count_at", "paddle_seq", "max_jump"):
+        await db.auctions.update_many({field: {"$exists": False}}, {"$set": {field: 0}})
     await db.lots.update_many({"voided_keys": {"$exists": False}}, {"$set": {"voided_keys": []}})
