@@ -29,6 +29,7 @@ DEPOSIT_STATE_TEXT = {
 REFUND_TEXT = {"pending": "待退款", "done": "退款成功"}
 DEDUCTION_TEXT = {"overdue": "逾期扣款", "payment": "支付抵扣"}
 ORDER_TEXT = {"unpaid": "待支付", "to_receive": "待收货", "completed": "已完成", "overdue": "逾期未支付"}
+OFFER_TEXT = {"pending": "待确认", "accepted": "已接受", "declined": "已放弃", "expired": "已过期"}
 COUPON_TEXT = {"pending": "未开始", "claiming": "领取中", "ended": "已结束"}
 USER_COUPON_TEXT = {"unused": "未使用", "used": "已使用", "expired": "已过期"}
 
@@ -108,8 +109,13 @@ DEPOSIT_MONEY = Machine("deposit money", DEPOSIT_STATE_TEXT, {
     "forfeited": ("forfeiting",),
 }, field="state")
 REFUND = Machine("refund", REFUND_TEXT, {"done": ("pending",)})
+OFFER = Machine("offer", OFFER_TEXT, {
+    "accepted": ("pending",),
+    "declined": ("pending",),
+    "expired": ("pending",),
+})
 
-MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND)
+MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND, OFFER)
 
 
 async def move(collection, machine: Machine, query: dict, to: str, frm: str | Iterable[str] | None = None, *,

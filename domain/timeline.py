@@ -17,7 +17,7 @@ from domain.states import LOT_OPEN
 class Timer(NamedTuple):
     job_id: str
     at: int          # epoch ms
-    action: str      # "advance" (a session), "close" (a lot) or "overdue" (an order)
+    action: str      # "advance" (a session), "close" (a lot), "overdue" (an order), "offer" (its deadline)
     target: str
 
 
@@ -46,6 +46,13 @@ def order_timer(order: dict) -> Timer | None:
     if order["status"] != "unpaid":
         return None
     return Timer(f"overdue:{order['_id']}", order["deadline"], "overdue", order["_id"])
+
+
+def offer_timer(offer: dict) -> Timer | None:
+    """A pending second-chance offer's deadline."""
+    if offer["status"] != "pending":
+        return None
+    return Timer(f"offer:{offer['_id']}", offer["deadline"], "offer", offer["_id"])
 
 
 async def _lot_ids(db, query: dict) -> list[str]:

@@ -10,7 +10,7 @@ from domain.bidding import reserve_met
 from domain.clock import to_iso
 from domain.errors import DomainError
 from domain.lots import next_min
-from domain.states import AUCTION_TEXT, LOT_TEXT
+from domain.states import AUCTION_TEXT, LOT_TEXT, OFFER_TEXT
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -77,6 +77,13 @@ def status(event: dict, now: int) -> dict:
 def auction(event: dict, now: int) -> dict:
     return {"type": "auction", "auction": event["auction"], "status": event["status"],
             "status_text": AUCTION_TEXT[event["status"]], "server_time": now}
+
+
+def offer(event: dict, now: int) -> dict:
+    """To the bidder a second-chance offer is made to, at each of its moves."""
+    return {"type": "offer", "offer": event["offer"], "lot": event["lot"], "title": event["title"],
+            "price": event["price"], "status": event["status"], "status_text": OFFER_TEXT[event["status"]],
+            "deadline": to_iso(event["deadline"]), "server_time": now}
 
 
 def watchers(lot_id: str, count: int) -> dict:

@@ -4,7 +4,7 @@ from domain.bidding import reserve_met
 from domain.clock import to_iso
 from domain.lots import next_min
 from domain.states import (AUCTION_TEXT, BID_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
-                           DEPOSIT_TEXT, LOT_TEXT, ORDER_TEXT, REFUND_TEXT)
+                           DEPOSIT_TEXT, LOT_TEXT, OFFER_TEXT, ORDER_TEXT, REFUND_TEXT)
 
 
 def user(doc: dict, balance: int) -> dict:
@@ -96,3 +96,10 @@ def order(doc: dict) -> dict:
 def order_groups(groups: dict[str, list[dict]]) -> dict:
     """The seeds' shape: {"unpaid": {"text": "待支付", "items": [...]}, ...}."""
     return {status: {"text": ORDER_TEXT[status], "items": [order(o) for o in items]} for status, items in groups.items()}
+
+
+def offer(doc: dict) -> dict:
+    return {"id": doc["_id"], "lot_id": doc["lot_id"], "auction_id": doc["auction_id"], "title": doc["title"],
+            "cover": doc["cover"], "price": doc["price"], "status": doc["status"],
+            "status_text": OFFER_TEXT[doc["status"]], "deadline": to_iso(doc["deadline"]),
+            "created_at": to_iso(doc["created_at"]), "order_id": doc["order_id"] or None}

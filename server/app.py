@@ -78,7 +78,7 @@ class Context:
 
 def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
     db, clock, hub, metrics = dbmod.database(client), SystemClock(), Hub(node_id), Metrics()
-    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days)
+    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, settings.offer_accept_seconds)
     events = EventBus(broker, node_id)
     deps = Deps(db, events, clock, Background(), rules, observer=metrics,
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
@@ -121,6 +121,9 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/admin/deposits", deposit_h.AdminDepositsHandler, c),
         (r"/api/admin/orders", orders.AdminOrdersHandler, c),
         (r"/api/admin/lots/([0-9a-f]{1,64})/second-chance", orders.SecondChanceHandler, c),
+        (r"/api/offers", orders.OffersHandler, c),
+        (r"/api/offers/([0-9a-f]{1,64})/accept", orders.OfferAcceptHandler, c),
+        (r"/api/offers/([0-9a-f]{1,64})/decline", orders.OfferDeclineHandler, c),
         (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
         (r"/((?!api/|ws$).*)", tornado.web.StaticFileHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
     ]

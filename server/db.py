@@ -21,12 +21,15 @@ INDEXES = {
     ],
     "audit": [([("target", A)], {})],
     "paddles": [([("auction_id", A)], {})],
+    # One offer open per lot: `open_key` is the lot's id while pending (domain/offers.py).
+    "offers": [([("open_key", A)], {"unique": True}), ([("user_id", A)], {}), ([("lot_id", A)], {}),
+               ([("status", A)], {})],
     # One paid deposit per user and lot / session: `scope` (domain/deposits.py).
     "deposits": [
         ([("uid", A)], {"unique": True}),
         ([("scope", A)], {"unique": True}),
         ([("user_id", A)], {}), ([("lot_id", A)], {}), ([("auction_id", A)], {}),
-        ([("state", A)], {}), ([("status", A)], {}),
+        ([("state", A)], {}), ([("status", A)], {}), ([("offer_id", A)], {}),
     ],
     "deposit_refunds": [([("uid", A)], {"unique": True})],  # _id is the deposit's id
     "deposit_deductions": [([("deposit_id", A)], {})],

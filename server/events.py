@@ -46,6 +46,8 @@ def fan_out(hub: Hub, event: dict, now: int) -> None:
         hub.to_session(event["auction"], frame(messages.auction(event, now)))
     elif kind == "watchers":
         hub.note_counts(event["node"], event["counts"])
+    elif kind == "offer":
+        hub.to_user(event["user"], frame(messages.offer(event, now)))
     elif kind == "barred":  # sockets read their user once, at login
         for sock in list(hub.sockets_of(event["user"])):
             sock.bar(event["until"])

@@ -199,6 +199,9 @@ class Hub:
     def to_session(self, auction_id: str, frame: bytes) -> None:
         self._send_all(self.auctions.get(auction_id, ()), frame)
 
+    def to_user(self, user_id: str, frame: bytes) -> None:
+        self._send_all(self.users.get(user_id, ()), frame)
+
     def to_lot(self, lot_id: str, frame: bytes) -> None:
         """A frame for a lot's watchers in its next round (not a bid: no seq)."""
         room = self.rooms.get(lot_id)

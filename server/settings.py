@@ -24,6 +24,7 @@ class Settings(BaseModel):
     admin_token: str = ""
     sms_sandbox: bool | None = None  # None: on exactly when the store is embedded
     order_pay_seconds: int = Field(86400, gt=0)
+    offer_accept_seconds: int = Field(86400, gt=0)
     coupon_expire_seconds: int = Field(86400, gt=0)
     payment_timeout_seconds: int = Field(900, gt=0)
     start_balance: int = Field(100000, ge=0)

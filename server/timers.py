@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from domain import closing, overdue, recovery, refunds, timeline
+from domain import closing, offers, overdue, recovery, refunds, timeline
 from domain.rules import Rules
 from domain.timeline import Timer
 
@@ -54,6 +54,8 @@ class Timers:
             await self.sync_session(auction["_id"])
         async for order in self.db.orders.find({"status": "unpaid"}):
             self._arm_order(order)
+        async for offer in self.db.offers.find({"status": "pending"}):
+            self._arm_offer(offer)
 
     async def apply(self, event: dict) -> None:
         """Re-arm what an event changed."""
@@ -66,6 +68,9 @@ class Timers:
             self._arm(Timer(f"close-lot:{event['lot']}", event["end_at"], "close", event["lot"]), event["auction"])
         elif kind == "order":
             self._arm_order({"_id": event["order"], "status": event["status"], "deadline": event["deadline"],
+                             "auction_id": event["auction"]})
+        elif kind == "offer":
+            self._arm_offer({"_id": event["offer"], "status": event["status"], "deadline": event["deadline"],
                              "auction_id": event["auction"]})
 
     async def sync_session(self, auction_id: str) -> None:
@@ -104,6 +109,13 @@ class Timers:
         else:
             self.cancel(f"overdue:{order['_id']}")
 
+    def _arm_offer(self, offer: dict) -> None:
+        timer = timeline.offer_timer(offer)
+        if timer:
+            self._arm(timer, offer["auction_id"])
+        else:
+            self.cancel(f"offer:{offer['_id']}")
+
     def _arm(self, timer: Timer, auction_id: str, job_id: str = "") -> None:
         run_at = datetime.fromtimestamp(timer.at / 1000, tz=timezone.utc)
         self.scheduler.add_job(self._fire, "date", run_date=run_at, args=(timer.action, timer.target, auction_id),
@@ -128,6 +140,8 @@ class Timers:
                 # timer (which closes every due lot first); one closing later may be the last.
                 if end_at > self._ends.get(auction_id, 0):
                     await timeline.end_if_done(self.db, self.events, auction_id, now, self.rules)
+            elif action == "offer":
+                await offers.expire(self.db, self.events, target, now, self.rules)
             elif action == "overdue":
                 order = await overdue.expire(self.db, self.events, target, now, self.rules)
                 if order:

@@ -11,8 +11,8 @@ from domain.bidding import extended_end, highest_bid, jump_rule
 from domain.clock import FixedClock
 from domain.closing import outcome
 from domain.lots import next_min
-from domain.states import AUCTION, BID, DEPOSIT, DEPOSIT_MONEY, LOT, ORDER, REFUND, IllegalMove
-from domain.timeline import lot_timer, order_timer, session_timers
+from domain.states import AUCTION, BID, DEPOSIT, DEPOSIT_MONEY, LOT, OFFER, ORDER, REFUND, IllegalMove
+from domain.timeline import lot_timer, offer_timer, order_timer, session_timers
 
 T0 = 1_800_000_000_000
 clock = FixedClock(T0)
@@ -61,6 +61,12 @@ def test_only_an_unpaid_order_has_a_deadline_timer():
     order = {"_id": "O", "status": "unpaid", "deadline": T0 + 86_400 * S}
     assert order_timer(order) == ("overdue:O", T0 + 86_400 * S, "overdue", "O")
     assert all(order_timer({**order, "status": s}) is None for s in ("to_receive", "completed", "overdue"))
+
+
+def test_only_a_pending_offer_has_a_deadline_timer():
+    offer = {"_id": "F", "status": "pending", "deadline": T0 + 3600 * S}
+    assert offer_timer(offer) == ("offer:F", T0 + 3600 * S, "offer", "F")
+    assert all(offer_timer({**offer, "status": s}) is None for s in ("accepted", "declined", "expired"))
 
 
 # --- bidding rules -------------------------------------------------------------
@@ -140,6 +146,7 @@ LEGAL = [
     (DEPOSIT_MONEY, "", "held"), (DEPOSIT_MONEY, "held", "refunding"), (DEPOSIT_MONEY, "refunding", "refunded"),
     (DEPOSIT_MONEY, "held", "forfeiting"), (DEPOSIT_MONEY, "forfeiting", "forfeited"),
     (REFUND, "pending", "done"),
+    (OFFER, "pending", "accepted"), (OFFER, "pending", "declined"), (OFFER, "pending", "expired"),
 ]
 ILLEGAL = [
     (AUCTION, "ended", "live"), (AUCTION, "live", "preview"), (LOT, "sold", "live"), (LOT, "unsold", "sold"),
@@ -147,6 +154,7 @@ ILLEGAL = [
     (ORDER, "completed", "unpaid"), (ORDER, "overdue", "to_receive"), (ORDER, "to_receive", "overdue"),
     (DEPOSIT, "paid", "unpaid"), (DEPOSIT_MONEY, "refunded", "held"), (DEPOSIT_MONEY, "forfeited", "refunded"),
     (REFUND, "done", "pending"),
+    (OFFER, "declined", "accepted"), (OFFER, "expired", "accepted"), (OFFER, "accepted", "declined"),
 ]
 
 
