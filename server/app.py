@@ -17,9 +17,10 @@ from domain.clock import SystemClock
 from domain.errors import DomainError, RateLimited
 from domain.orders import Rules
 from handlers import accounts as account_h, admin, bids, catalog, deposits as deposit_h, health, orders, render, ws
-from handlers import metrics as metrics_h, openapi
+from handlers import metrics as metrics_h, openapi, static
 from handlers.base import NotFoundHandler
 from server import db as dbmod
+from server import demo
 from server import hub as hubmod
 from server.broker import create_broker
 from server.counters import SessionBidCounts
@@ -208,7 +209,7 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/admin/orders", orders.AdminOrdersHandler, c),
         (r"/api/admin/lots/([0-9a-f]{1,64})/second-chance", orders.SecondChanceHandler, c),
         (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
-        (r"/((?!api/|ws$).*)", tornado.web.StaticFileHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
+        (r"/((?!api/|ws$).*)", static.PageHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
     ]
     return tornado.web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=c,
                                    websocket_max_message_size=ctx.settings.ws_max_message,
@@ -256,6 +257,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         port = next(iter(server._sockets.values())).getsockname()[1]
         print(f"Gavel is serving on http://127.0.0.1:{port}/  (node {node_id})", flush=True)
         print(f"Operator token: {token}", flush=True)
+        if settings.demo:
+            host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+            ctx.tasks.append(asyncio.create_task(demo.run(host, port, token)))
         if hubmod.native_send_all is None:
             log.warning("fan-out writes from Python: scripts/build-native builds the faster native loop")
         # What exists now lives for the whole run: keep the collector from

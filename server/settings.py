@@ -31,6 +31,7 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(8 * 1024 * 1024, gt=0)
     recovery_interval_s: float = Field(60, gt=0)
     log_level: str = "INFO"
+    demo: bool = False  # seed a live auction with simulated bidders (server/demo.py)
 
     @property
     def embedded_store(self) -> bool:
@@ -61,6 +62,7 @@ def load_settings(argv: list[str] | None = None, env: dict | None = None) -> Set
     parser = argparse.ArgumentParser(prog="gavel", description="Gavel auction server")
     for name, kind in _FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
+    parser.add_argument("--demo", dest="demo", action="store_true", default=None, help="seed a live demo auction")
     args = parser.parse_args(argv)
     values.update({k: v for k, v in vars(args).items() if v is not None})
     try:
