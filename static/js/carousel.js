@@ -1,13 +1,13 @@
-// The lot's images: carousel ones first (by order), else the cover; arrows,
-// dots and a swipe on touch screens.
+// The lot's images (the cover, then the carousel ones by order, else all
+// detail images); arrows, dots and a swipe on touch screens. The caller
+// shows no carousel for a lot without any image.
 import { t } from "./i18n.js";
-import { el, image } from "./ui.js";
+import { el } from "./ui.js";
 
 export function carousel(lot) {
   const chosen = lot.images.filter((i) => i.carousel);
   const urls = (chosen.length ? chosen : lot.images).map((i) => i.url);
   if (lot.cover && !urls.includes(lot.cover)) urls.unshift(lot.cover);
-  if (!urls.length) return el("div", { class: "carousel" }, image("", "", "slide"));
   const slides = urls.map((url, i) => el("img", { src: url, alt: `${lot.title} ${i + 1}`, class: "slide", hidden: i > 0 }));
   const dots = urls.map((_, i) => el("button", { type: "button", class: "dot", "aria-label": String(i + 1), on: { click: () => show(i) } }));
   let at = 0;

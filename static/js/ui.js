@@ -77,7 +77,8 @@ export function toast(text, kind = "info") {
   if (!box) document.body.append((box = el("div", { id: "toasts", role: "status", "aria-live": "polite" })));
   const item = el("div", { class: `toast ${kind}`, text });
   box.append(item);
-  setTimeout(() => item.remove(), 4000);
+  while (box.children.length > 3) box.firstChild.remove();
+  setTimeout(() => item.remove(), 2500);
   return item;
 }
 

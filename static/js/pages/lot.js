@@ -220,27 +220,30 @@ node.controls.append(
   el("div", { class: "row" }, node.custom, node.bidCustom),
   el("div", { class: "row" }, node.proxy, node.setProxy), node.proxyNow);
 
+// Two columns on a wide screen; on a phone one, in the order the CSS gives.
 clear($("#app"),
-  el("div", { class: "media" }, carousel(lot)),
-  el("section", { class: "card lot-head" },
-    el("p", { class: "muted" }, el("a", { href: `/auction.html?id=${session.id}`, text: session.title }),
-      ` · ${t("lot.catalog_no", { no: lot.catalog_no })}`),
-    el("div", { class: "row between" }, el("h1", { id: "lot-title", text: lot.title }), node.status),
-    el("p", { class: "muted" }, node.watchers, " · ", node.bidCount, " · ", node.conn)),
-  el("section", { class: "card live-panel" },
-    el("div", { class: "row between" }, el("div", {}, node.priceLabel, el("br"), node.price), node.countdown),
-    el("p", {}, node.leader, " · ", t("lot.next_min"), " ", node.nextMin),
-    node.lead, node.notices, node.deposit, node.controls),
-  el("section", { class: "card" }, el("h2", { text: t("lot.details") }),
-    el("dl", { class: "specs" },
-      spec(t("lot.start_price"), money(lot.start_price)), spec(t("lot.increment"), money(lot.increment)),
-      spec(t("lot.estimate"), estimate), spec(t("lot.deposit"), money(lot.deposit)),
-      spec(t("lot.session_deposit"), money(session.deposit)),
-      spec(t("lot.extension_rule"), session.extend_window_s
-        ? t("auction.extension", { window: session.extend_window_s, by: session.extend_by_s }) : t("auction.no_extension")),
-      lot.specs.map((s) => spec(s.key, s.value)))),
-  el("section", { class: "card" }, el("h2", { text: t("lot.latest_bids") }), bidList.node),
-  el("div", { class: "bid-bar" }, node.bidNow));
+  el("div", { class: "col" },
+    lot.images.length || lot.cover ? el("div", { class: "media" }, carousel(lot)) : null,
+    el("section", { class: "card details" }, el("h2", { text: t("lot.details") }),
+      el("dl", { class: "specs" },
+        spec(t("lot.start_price"), money(lot.start_price)), spec(t("lot.increment"), money(lot.increment)),
+        spec(t("lot.estimate"), estimate), spec(t("lot.deposit"), money(lot.deposit)),
+        spec(t("lot.session_deposit"), money(session.deposit)),
+        spec(t("lot.extension_rule"), session.extend_window_s
+          ? t("auction.extension", { window: session.extend_window_s, by: session.extend_by_s }) : t("auction.no_extension")),
+        lot.specs.map((s) => spec(s.key, s.value))))),
+  el("div", { class: "col" },
+    el("section", { class: "card lot-head" },
+      el("p", { class: "muted" }, el("a", { href: `/auction.html?id=${session.id}`, text: session.title }),
+        ` · ${t("lot.catalog_no", { no: lot.catalog_no })}`),
+      el("div", { class: "row between" }, el("h1", { id: "lot-title", text: lot.title }), node.status),
+      el("p", { class: "muted" }, node.watchers, " · ", node.bidCount, " · ", node.conn)),
+    el("section", { class: "card live-panel" },
+      el("div", { class: "row between" }, el("div", {}, node.priceLabel, el("br"), node.price), node.countdown),
+      el("p", {}, node.leader, " · ", t("lot.next_min"), " ", node.nextMin),
+      node.lead, node.notices, node.deposit, node.controls),
+    el("div", { class: "bid-bar" }, node.bidNow),
+    el("section", { class: "card bids-box" }, el("h2", { text: t("lot.latest_bids") }), bidList.node)));
 
 render();
 live.connect().watchLot(lotId);
