@@ -30,8 +30,8 @@ document.title = lot.title;
 const state = { status: lot.status, price: lot.price, next_min: lot.next_min, leader: lot.leader, bid_count: lot.bid_count,
   end_at: Date.parse(lot.end_at), deal_price: lot.deal_price, watchers: 0 };
 let deposit = lot.my_deposit;
-let mySeq = -1;       // the seq of this bidder's last acknowledged bid
-let leading = false;  // known from acks, outbid notices and the proxy's answer
+const mine = new Map();  // seq -> price of this bidder's acknowledged bids
+let leading = false;     // known from acks, outbid notices, corrections and the proxy's answer
 
 const live = new Live(api.token);
 const bidList = new BidList(el("ol", { id: "bids", class: "bids" }));
@@ -106,7 +106,7 @@ function showDeposit() {
 }
 
 function acknowledged(ack) {
-  mySeq = Math.max(mySeq, ack.seq);
+  mine.set(ack.seq, ack.price);
   if (ack.seq >= (live.lots.get(lotId) ?? 0)) leading = true;
   notice("outbid", "");
   toast(t("lot.bid_ok", { price: money(ack.price) }), "ok");
@@ -165,7 +165,8 @@ live.on("snapshot", (frame) => {
   const s = frame.lot;
   Object.assign(state, { status: s.status, price: s.price, next_min: s.next_min, leader: s.leader,
     bid_count: s.bid_count, end_at: Date.parse(s.end_at), watchers: s.watchers });
-  if (s.seq > mySeq && mySeq >= 0 && frame.bids.some((b) => b.seq > mySeq && b.status !== "void")) leading = false;
+  const top = frame.bids.find((b) => b.status !== "void");
+  if (mine.size) leading = Boolean(top && mine.get(top.seq) === top.price);
   bidList.reset(frame.bids);
   render();
 });
@@ -178,8 +179,11 @@ live.on("bid", (frame) => {
   }
   Object.assign(state, { price: frame.price, next_min: frame.next_min, leader: frame.bidder, bid_count: frame.bid_count,
     end_at: end });
-  if (frame.correction) notice("undo", t("lot.undone_public"), "info");
-  else if (frame.seq > mySeq) leading = false;  // someone's bid (or this bidder's, acknowledged in a moment)
+  if (frame.correction) {  // the bid before the voided one leads again: maybe this bidder's
+    mine.delete(frame.voided_seq);
+    leading = [...mine.values()].includes(frame.price);
+    notice("undo", t("lot.undone_public"), "info");
+  } else if (!mine.has(frame.seq)) leading = false;  // someone's bid (or this bidder's, acknowledged in a moment)
   bidList.add(frame);
   render();
 });
