@@ -136,7 +136,7 @@ export class Live {
     this.ws = null;
     clearInterval(this.pinger);
     this.resyncing.clear();
-    for (const [id, p] of this.pending) this.settle(id, null, new ApiError(0, "offline", "connection lost"));
+    for (const id of [...this.pending.keys()]) this.settle(id, null, new ApiError(0, "offline", "connection lost"));
     const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
     this.attempt += 1;
     this.setState("reconnecting");

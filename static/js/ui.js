@@ -86,6 +86,12 @@ export function showError(error) {
   toast(errorText(error), "error");
 }
 
+// A page that cannot go on (its lot or session is gone): say why, go no further.
+export async function halt(error) {
+  clear($("#app"), el("p", { class: "empty-note", id: "halted", text: errorText(error) }));
+  await new Promise(() => {});
+}
+
 // Run an action from a button: the button is busy meanwhile, errors are shown.
 export async function action(button, fn) {
   button.disabled = true;

@@ -2,7 +2,7 @@
 // and its lots table (封面 / 名称 / 图录号 / 起拍价 / 加价幅度 / 参考价格 / 状态).
 import { operatorApi as api } from "../client.js";
 import { statusText, t } from "../i18n.js";
-import { $, action, badge, cents, clear, confirmBox, el, image, money, param, showError, table, toast, yuan } from "../ui.js";
+import { $, action, badge, cents, clear, confirmBox, el, halt, image, money, param, table, toast, yuan } from "../ui.js";
 import { field, fromLocalInput, localInput, operatorPage } from "./console.js";
 import { imagePicker } from "./images.js";
 
@@ -14,8 +14,7 @@ let session = null;
 try {
   session = id ? await api.get(`/api/admin/auctions/${id}`) : null;
 } catch (error) {
-  showError(error);
-  throw error;
+  await halt(error);
 }
 
 const hour = 3600 * 1000;

@@ -2,8 +2,8 @@
 // overdue lot to the runner-up) beside its full bid list and audit trail.
 import { Live, operatorApi as api } from "../client.js";
 import { statusText, t } from "../i18n.js";
-import { $, action, badge, clear, confirmBox, connection, dateTime, duration, el, money, param, showError, table, tick, toast }
-  from "../ui.js";
+import { $, action, badge, clear, confirmBox, connection, dateTime, duration, el, halt, money, param, showError,
+  table, tick, toast } from "../ui.js";
 import { AUDIT_COLUMNS, auditRow, operatorPage } from "./console.js";
 
 await operatorPage();
@@ -12,8 +12,7 @@ let lot;
 try {
   lot = await api.get(`/api/admin/lots/${id}`);
 } catch (error) {
-  showError(error);
-  throw error;
+  await halt(error);
 }
 const live = new Live(api.token);
 const node = { status: el("span", { id: "lot-status" }), price: el("strong", { id: "price", class: "big-price" }),

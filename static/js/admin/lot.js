@@ -2,7 +2,7 @@
 // specs, prices. ?auction= makes a new lot in that session; ?id= edits one.
 import { operatorApi as api } from "../client.js";
 import { t } from "../i18n.js";
-import { $, action, cents, clear, el, param, showError, toast, yuan } from "../ui.js";
+import { $, action, cents, clear, el, halt, param, toast, yuan } from "../ui.js";
 import { field, operatorPage } from "./console.js";
 import { imagePicker } from "./images.js";
 
@@ -12,8 +12,7 @@ let lot = null;
 try {
   lot = id ? await api.get(`/api/admin/lots/${id}`) : null;
 } catch (error) {
-  showError(error);
-  throw error;
+  await halt(error);
 }
 const auctionId = lot ? lot.auction_id : param("auction");
 const editable = !lot || ["scheduled", "preview"].includes(lot.status);

@@ -4,7 +4,7 @@ import { api, Live } from "../client.js";
 import { bidderPage } from "../bidder.js";
 import { depositPanel } from "../deposit.js";
 import { statusText, t } from "../i18n.js";
-import { $, badge, clear, dateTime, duration, el, image, money, param, showError, tick } from "../ui.js";
+import { $, badge, clear, dateTime, duration, el, halt, image, money, param, tick } from "../ui.js";
 
 const user = await bidderPage();
 const app = $("#app");
@@ -13,8 +13,7 @@ let session;
 try {
   session = await api.get(`/api/auctions/${id}`);
 } catch (error) {
-  showError(error);
-  throw error;
+  await halt(error);
 }
 document.title = session.title;
 const live = new Live(api.token).connect().watchAuction(id);

@@ -32,7 +32,7 @@ const form = el("form", { class: "card narrow", on: { submit: (event) => {
     const body = await api.post("/api/auth/login", { phone: phone.value.trim(), code: code.value.trim() });
     api.token = body.token;
     const next = param("next");
-    location.href = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+    location.href = /^\/(?![/\\])/.test(next) ? next : "/";  // only a path of this site
   });
 } } },
 el("h1", { text: t("login.title") }),

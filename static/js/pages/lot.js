@@ -7,8 +7,8 @@ import { BidList } from "../bids.js";
 import { carousel } from "../carousel.js";
 import { covers, depositPanel } from "../deposit.js";
 import { statusText, t } from "../i18n.js";
-import { $, action, badge, cents, clear, confirmBox, connection, dateTime, duration, el, money, param, showError,
-  tick, toast } from "../ui.js";
+import { $, action, badge, cents, clear, confirmBox, connection, dateTime, duration, el, halt, money, param,
+  showError, tick, toast } from "../ui.js";
 
 const BIG_JUMP_INCREMENTS = 5;  // a custom bid this many increments above the next minimum asks first
 
@@ -22,8 +22,7 @@ try {
   [session, proxyMax] = await Promise.all([api.get(`/api/auctions/${lot.auction_id}`),
     user ? api.get(`/api/lots/${lotId}/proxy`).then((p) => p.max_price) : 0]);
 } catch (error) {
-  showError(error);
-  throw error;
+  await halt(error);
 }
 document.title = lot.title;
 
