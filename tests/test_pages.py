@@ -203,7 +203,7 @@ def test_the_operator_pauses_resumes_and_undoes_and_bidders_see_each(server, tab
 
 
 def test_a_late_bid_extends_the_lot_and_the_winner_finds_the_order(server, tabs):
-    auction, (lot,) = run(lambda: live_lot(admin(server), end_in=4, extend_window_s=3, extend_by_s=3))
+    auction, (lot,) = run(lambda: live_lot(admin(server), end_in=5, extend_window_s=3, extend_by_s=3))
     token, _ = run(lambda: bidder(api(server), auction["id"]))
     a = tabs(bidder=token)
     in_room(a, lot["id"])
@@ -325,6 +325,9 @@ def test_the_lot_room_is_usable_on_a_phone(server, tabs):
     phone.page.locator("#bid-now").tap()
     shows(phone.page, "#price", "¥100", within=2)
     expect(phone.page.locator("#lead")).to_be_visible()
+    phone.page.fill("#proxy-max", "150")
+    phone.page.locator("#set-proxy").tap()
+    expect(phone.page.locator("#proxy-now")).to_have_text("您的代理出价上限：¥150")
     for path in ("/", f"/auction.html?id={auction['id']}", "/orders.html?tab=to_receive", "/wallet.html", "/deposits.html"):
         phone.goto(path)
         expect(phone.page.locator("#app > :not(noscript)").first).to_be_visible()
