@@ -18,9 +18,10 @@ from domain.deps import Deps
 from domain.ratelimit import Limiter
 from domain.rules import Rules
 from handlers import accounts as account_h, admin, bids, catalog, deposits as deposit_h, health, orders, ws
-from handlers import metrics as metrics_h, openapi
+from handlers import metrics as metrics_h, openapi, static
 from handlers.base import NotFoundHandler
 from server import db as dbmod
+from server import demo
 from server import hub as hubmod
 from server.broker import Broker, create_broker
 from server.counters import SessionBidCounts
@@ -125,7 +126,7 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/offers/([0-9a-f]{1,64})/accept", orders.OfferAcceptHandler, c),
         (r"/api/offers/([0-9a-f]{1,64})/decline", orders.OfferDeclineHandler, c),
         (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
-        (r"/((?!api/|ws$).*)", tornado.web.StaticFileHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
+        (r"/((?!api/|ws$).*)", static.PageHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
     ]
     return tornado.web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=c,
                                    websocket_max_message_size=ctx.settings.ws_max_message,
@@ -170,6 +171,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         port = next(iter(server._sockets.values())).getsockname()[1]
         print(f"Gavel is serving on http://127.0.0.1:{port}/  (node {node_id})", flush=True)
         print(f"Operator token: {token}", flush=True)
+        if settings.demo:
+            host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+            tasks.append(asyncio.create_task(demo.run(host, port, token)))
         if hubmod.native_send_all is None:
             log.warning("fan-out writes from Python: scripts/build-native builds the faster native loop")
         freeze_heap()

@@ -52,6 +52,7 @@ class Settings(BaseModel):
     alipay_public_key: str = ""                 # PEM file: Alipay's public key
     alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
     gateway_timeout_s: float = Field(10, gt=0)
+    demo: bool = False  # seed a live auction with simulated bidders (server/demo.py)
 
     @model_validator(mode="after")
     def _gateways_all_or_nothing(self) -> "Settings":
@@ -100,6 +101,7 @@ def load_settings(argv: list[str] | None = None, env: dict | None = None) -> Set
     parser = argparse.ArgumentParser(prog="gavel", description="Gavel auction server")
     for name, kind in _FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
+    parser.add_argument("--demo", dest="demo", action="store_true", default=None, help="seed a live demo auction")
     args = parser.parse_args(argv)
     values.update({k: v for k, v in vars(args).items() if v is not None})
     try:
