@@ -93,3 +93,8 @@ class InvalidSignature(DomainError):
 
 class AmountMismatch(DomainError):
     code = "amount_mismatch"
+
+
+class Unavailable(DomainError):
+    """The store cannot be reached: nothing was done (a Gavel addition to the codes, HTTP 503)."""
+    code = "unavailable"

@@ -5,9 +5,10 @@ import logging
 import orjson
 import tornado.web
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 from domain import accounts
-from domain.errors import DomainError, Forbidden, InvalidRequest, TooLarge, Unauthorized
+from domain.errors import DomainError, Forbidden, InvalidRequest, TooLarge, Unauthorized, Unavailable
 from handlers.errors import body, from_validation, http_status
 
 log = logging.getLogger("gavel.http")
@@ -17,6 +18,13 @@ def bearer_token(header: str) -> str:
     """`Authorization: token T` (the seeds' form) or `Bearer T`."""
     scheme, _, value = (header or "").strip().partition(" ")
     return value.strip() if scheme.lower() in ("token", "bearer") else ""
+
+
+def check_store(ctx) -> None:
+    """Refuse at once, rather than after the driver's wait, while the store is known to be away."""
+    trouble = ctx.store_trouble()
+    if trouble:
+        raise Unavailable(f"the store cannot be reached ({trouble}); nothing was done, try again shortly")
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -34,6 +42,7 @@ class BaseHandler(tornado.web.RequestHandler):
         length = int(self.request.headers.get("Content-Length") or len(self.request.body or b""))
         if length > self.ctx.settings.max_body_bytes and not self.accepts_uploads:
             raise TooLarge(f"body over {self.ctx.settings.max_body_bytes} bytes")
+        check_store(self.ctx)
         self.user = await accounts.authenticate(self.db, bearer_token(self.request.headers.get("Authorization")))
 
     def require_user(self) -> dict:
@@ -87,6 +96,8 @@ class BaseHandler(tornado.web.RequestHandler):
         super().log_exception(typ, value, tb)
 
     def _handle_request_exception(self, e):
+        if isinstance(e, ConnectionFailure):  # the store went away mid-request: nothing was done
+            e = Unavailable("the store cannot be reached; nothing was done, try again shortly")
         if isinstance(e, DomainError):
             if self._finished:
                 return

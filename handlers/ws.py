@@ -14,13 +14,15 @@ from urllib.parse import urlparse
 
 import orjson
 from pydantic import Field, ValidationError
+from pymongo.errors import ConnectionFailure
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from domain import accounts, auctions, bidding, proxies
-from domain.errors import DomainError, InvalidRequest, RateLimited, Unauthorized
+from domain.errors import DomainError, InvalidRequest, RateLimited, Unauthorized, Unavailable
 from domain.ratelimit import TokenBucket
 from handlers import messages
+from handlers.base import check_store
 from handlers.errors import from_validation
 from handlers.schemas import Body, Cents
 
@@ -167,9 +169,13 @@ class LiveSocket(WebSocketHandler):
                 msg = OPS[op].model_validate(data)
             except ValidationError as exc:
                 raise from_validation(exc) from None
+            if op != "ping":
+                check_store(self.ctx)
             await getattr(self, f"op_{op}")(msg)
         except DomainError as exc:
             self.send(messages.error(exc, request_id))
+        except ConnectionFailure:  # the store went away mid-request: nothing was done
+            self.send(messages.error(Unavailable("the store cannot be reached; try again shortly"), request_id))
         except WebSocketClosedError:
             pass
 

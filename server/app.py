@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ class Context:
     timers: Timers
     counts: SessionBidCounts
     metrics: Metrics
+    store_trouble: Callable[[], str]  # why the store cannot take a write now ("" when it can), without I/O
     sockets: set = field(default_factory=set)
 
     @property
@@ -85,7 +87,8 @@ def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
     live, counts, timers = LiveLots(deps, hub), SessionBidCounts(db, clock), Timers(db, events, clock, rules)
     events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts))
-    ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics)
+    ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics,
+                  lambda: dbmod.store_trouble(client))
     metrics.live(sockets=lambda: len(ctx.sockets), jobs=lambda: len(timers.scheduler.get_jobs()),
                  frames=lambda: hub.frames_pushed)
     return ctx

@@ -44,7 +44,23 @@ INDEXES = {
 
 
 def connect(url: str) -> AsyncMongoClient:
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, tz_aware=True)
+    """A frequent heartbeat, so that a store that went away, or came back, is
+    noticed within a second; no retries by the driver, whose retry waits for a
+    server to be selected again: a request the store cannot take is answered
+    `unavailable` at once, and the client retries it (every step is keyed, so
+    a retry is harmless)."""
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=1000, retryReads=False,
+                            retryWrites=False, tz_aware=True)
+
+
+def store_trouble(client: AsyncMongoClient) -> str:
+    """Why the store cannot take a write now, from the driver's own view of it
+    (no I/O: answered at once); "" when it can."""
+    topology = client.topology_description
+    if topology.has_writable_server():
+        return ""
+    errors = [str(s.error) for s in topology.server_descriptions().values() if s.error]
+    return f"no writable MongoDB server ({errors[0] if errors else 'none known yet'})"
 
 
 def database(client: AsyncMongoClient):
