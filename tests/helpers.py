@@ -46,6 +46,21 @@ async def create_session(admin, lots: int = 1, lot_extra: dict | None = None, **
     return auction, created
 
 
+def coupon_body(start_in: float = 0, stop_in: float = 600, **extra) -> dict:
+    """A cash coupon, 20 元 off, ten of them, claimable from `start_in` s to `stop_in` s, valid 7 days."""
+    now = time.time()
+    return {"title": "新人立减", "kind": "cash", "value": 2000, "count": 10, "valid_days": 7,
+            "claim_start": iso(now + start_in), "claim_end": iso(now + stop_in), **extra}
+
+
+async def claiming_coupon(admin, **extra) -> dict:
+    """A coupon being given out now."""
+    status, coupon = await admin.post("/api/admin/coupons", coupon_body(**extra))
+    assert status == 201, coupon
+    return (await wait_for(lambda: admin.get(f"/api/admin/coupons/{coupon['id']}"),
+                           lambda r: r[1]["status"] == "claiming", timeout=5))[1]
+
+
 async def wait_for(fetch, predicate, timeout: float = 10, every: float = 0.05):
     """Poll `fetch()` until `predicate(result)`; return the result."""
     deadline = time.monotonic() + timeout

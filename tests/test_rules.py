@@ -11,7 +11,8 @@ from domain.bidding import extended_end
 from domain.clock import FixedClock
 from domain.closing import outcome
 from domain.lots import next_min
-from domain.states import AUCTION, BID, DEPOSIT, DEPOSIT_MONEY, LOT, ORDER, REFUND, IllegalMove
+from domain.states import (AUCTION, BID, COUPON, DEPOSIT, DEPOSIT_MONEY, LOT, ORDER, REFUND, USER_COUPON,
+                           IllegalMove)
 from domain.timeline import lot_timer, order_timer, session_timers
 
 T0 = 1_800_000_000_000
@@ -123,6 +124,9 @@ LEGAL = [
     (DEPOSIT_MONEY, "", "held"), (DEPOSIT_MONEY, "held", "refunding"), (DEPOSIT_MONEY, "refunding", "refunded"),
     (DEPOSIT_MONEY, "held", "forfeiting"), (DEPOSIT_MONEY, "forfeiting", "forfeited"),
     (REFUND, "pending", "done"),
+    (COUPON, "pending", "claiming"), (COUPON, "claiming", "ended"),
+    (USER_COUPON, "pending", "unused"), (USER_COUPON, "unused", "locked"), (USER_COUPON, "locked", "unused"),
+    (USER_COUPON, "locked", "used"), (USER_COUPON, "unused", "expired"),
 ]
 ILLEGAL = [
     (AUCTION, "ended", "live"), (AUCTION, "live", "preview"), (LOT, "sold", "live"), (LOT, "unsold", "sold"),
@@ -130,6 +134,9 @@ ILLEGAL = [
     (ORDER, "completed", "unpaid"), (ORDER, "overdue", "to_receive"), (ORDER, "to_receive", "overdue"),
     (DEPOSIT, "paid", "unpaid"), (DEPOSIT_MONEY, "refunded", "held"), (DEPOSIT_MONEY, "forfeited", "refunded"),
     (REFUND, "done", "pending"),
+    (COUPON, "ended", "claiming"), (COUPON, "pending", "ended"), (COUPON, "claiming", "pending"),
+    (USER_COUPON, "unused", "used"), (USER_COUPON, "used", "unused"), (USER_COUPON, "expired", "unused"),
+    (USER_COUPON, "locked", "expired"), (USER_COUPON, "pending", "locked"),
 ]
 
 
