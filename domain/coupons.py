@@ -64,10 +64,10 @@ async def _scope(db, doc: dict, rules: Rules) -> dict:
         return {"auction_id": "", "lot_id": "", "session_end": 0}
     if scope == "lot":
         lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0}, {"auction_id": 1}) if lot_id else None
-        if not lot_id or auction_id and auction_id != (lot or {}).get("auction_id"):
-            raise OutOfRange("a lot coupon names lot_id (its session is the lot's)")
-        if not lot:
+        if lot_id and not lot:
             raise NotFound("no such lot")
+        if not lot or auction_id not in ("", lot["auction_id"]):
+            raise OutOfRange("a lot coupon names lot_id (its session is the lot's)")
         auction_id = lot["auction_id"]
     elif not auction_id or lot_id:
         raise OutOfRange("a session coupon names auction_id and no lot_id")
