@@ -75,7 +75,8 @@ async def run(args, store_pid: int, url: str, data_dir: Path) -> bool:
     finally:
         for node in nodes:
             node.stop()
-    print(f"{args.users} users claiming {args.count} coupons at once over {args.nodes} nodes (Redis), {args.rounds} rounds")
+    print(f"{args.users} users claiming {args.count} coupons at once over {args.nodes} nodes (Redis), "
+          f"{args.rounds} rounds")
     print("| round | claims/s | wall s | p50 ms | p99 ms | max ms | CPU s: store / nodes / driver / machine | answers "
           "| checks |")
     print("|---|---|---|---|---|---|---|---|---|")

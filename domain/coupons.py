@@ -12,7 +12,7 @@ nodes and without transactions (spec/domain.md, "Atomicity without
 transactions"):
 1. the user coupon is inserted `pending`: the unique index on
    (coupon_id, user_id) lets one claim per user through;
-2. one conditional write on the coupon takes one of what `remaining` and
+2. one conditional write on the coupon takes one from `remaining` and
    notes the claim in `counting` (a map of the claims counted but not yet
    settled): `remaining > 0`, so never more than the count;
 3. the user coupon `pending → unused`; 4. the note is removed.

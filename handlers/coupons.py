@@ -54,7 +54,7 @@ class AdminCouponHandler(BaseHandler):
 
 class CouponsHandler(BaseHandler):
     async def get(self):
-        """The claim centre: every coupon being or once given out, with what remains and whether the caller holds one."""
+        """The claim centre: every coupon given out now or before, what remains, whether the caller holds one."""
         items = await coupons.centre(self.db)
         titles = await coupons.scope_titles(self.db, items)
         held = await coupons.held_by(self.db, self.user["_id"]) if self.user else set()

@@ -7,8 +7,8 @@ through the broker; a node ignores the broker's echo of its own events.
 Applying one (`Router.apply`): the bid cache forgets what it makes stale,
 the kept snapshots follow it, its frames go to this node's watchers
 (shaped by handlers/messages.py), the claim centre's watchers hear of a
-coupon's change (coalesced, server/coupon_feed.py), the timers re-arm, and a session's bid
-count is recounted a moment after bids decided here.
+coupon's change (coalesced, server/coupon_feed.py), the timers re-arm, and
+a session's bid count is recounted a moment after bids decided here.
 """
 import asyncio
 import logging

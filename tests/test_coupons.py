@@ -104,7 +104,8 @@ async def test_the_claim_centre_shows_coupons_given_out_or_over_but_not_pending_
     seen = {c["id"]: c for c in centre["items"]}
     assert open_["id"] in seen and over["id"] in seen
     assert pending["id"] not in seen and withdrawn["id"] not in seen
-    assert (seen[open_["id"]]["status_text"], seen[open_["id"]]["remaining"], seen[open_["id"]]["held"]) == ("领取中", 9, True)
+    shown = seen[open_["id"]]
+    assert (shown["status_text"], shown["remaining"], shown["held"]) == ("领取中", 9, True)
     assert (seen[over["id"]]["status_text"], seen[over["id"]]["held"]) == ("已结束", False)
     anonymous = {c["id"]: c for c in (await api.get("/api/coupons"))[1]["items"]}
     assert anonymous[open_["id"]]["held"] is False
@@ -191,7 +192,7 @@ async def test_a_claim_centre_watcher_gets_every_coupon_then_coalesced_changes(a
     await asyncio.gather(*(api.post(f"/api/coupons/{coupon['id']}/claim", token=t) for t in tokens))
     seen, frames = 30, 0
     while seen > 18:
-        frame = await watcher.until(lambda f: f["type"] == "coupons" and any(i["id"] == coupon["id"] for i in f["items"]))
+        frame = await watcher.until(lambda f: f["type"] == "coupons" and coupon["id"] in [i["id"] for i in f["items"]])
         frames += 1
         now_seen = next(i["remaining"] for i in frame["items"] if i["id"] == coupon["id"])
         assert now_seen < seen
