@@ -19,6 +19,7 @@ from domain.deps import Deps
 from domain.ratelimit import Limiter
 from domain.rules import Rules
 from handlers import accounts as account_h, admin, bids, catalog, deposits as deposit_h, health, orders, ws
+from handlers import coupons as coupon_h
 from handlers import metrics as metrics_h, openapi, static
 from handlers.base import NotFoundHandler
 from server import db as dbmod
@@ -26,6 +27,7 @@ from server import demo
 from server import hub as hubmod
 from server.broker import Broker, create_broker
 from server.counters import SessionBidCounts
+from server.coupon_feed import CouponFeed
 from server.embedded_store import EmbeddedStore
 from server.events import EventBus, Router
 from server.hub import Hub
@@ -72,6 +74,7 @@ class Context:
     counts: SessionBidCounts
     metrics: Metrics
     store_trouble: Callable[[], str]  # why the store cannot take a write now ("" when it can), without I/O
+    coupon_feed: CouponFeed
     sockets: set = field(default_factory=set)
 
     @property
@@ -81,14 +84,16 @@ class Context:
 
 def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
     db, clock, hub, metrics = dbmod.database(client), SystemClock(), Hub(node_id), Metrics()
-    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, settings.offer_accept_seconds)
+    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, offer_seconds=settings.offer_accept_seconds,
+                  coupon_expire_seconds=settings.coupon_expire_seconds)
     events = EventBus(broker, node_id)
     deps = Deps(db, events, clock, Background(), rules, observer=metrics,
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
     live, counts, timers = LiveLots(deps, hub), SessionBidCounts(db, clock), Timers(db, events, clock, rules)
-    events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts))
+    coupon_feed = CouponFeed(hub, clock)
+    events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts, coupon_feed))
     ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics,
-                  lambda: dbmod.store_trouble(client))
+                  store_trouble=lambda: dbmod.store_trouble(client), coupon_feed=coupon_feed)
     metrics.live(sockets=lambda: len(ctx.sockets), jobs=lambda: len(timers.scheduler.get_jobs()),
                  frames=lambda: hub.frames_pushed)
     return ctx
@@ -128,6 +133,11 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/offers", orders.OffersHandler, c),
         (r"/api/offers/([0-9a-f]{1,64})/accept", orders.OfferAcceptHandler, c),
         (r"/api/offers/([0-9a-f]{1,64})/decline", orders.OfferDeclineHandler, c),
+        (r"/api/coupons", coupon_h.CouponsHandler, c),
+        (r"/api/coupons/([0-9a-f]{1,64})/claim", coupon_h.ClaimHandler, c),
+        (r"/api/my/coupons", coupon_h.MyCouponsHandler, c),
+        (r"/api/admin/coupons", coupon_h.AdminCouponsHandler, c),
+        (r"/api/admin/coupons/([0-9a-f]{1,64})", coupon_h.AdminCouponHandler, c),
         (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
         (r"/((?!api/|ws$).*)", static.PageHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
     ]

@@ -40,6 +40,12 @@ INDEXES = {
         ([("user_id", A)], {}), ([("auction_id", A)], {}), ([("lot_id", A)], {}),
         ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}),
     ],
+    "coupons": [([("status", A)], {}), ([("deleted_at", A)], {})],
+    # One per user and coupon: the claim's guard (domain/coupons.py).
+    "user_coupons": [
+        ([("coupon_id", A), ("user_id", A)], {"unique": True}),
+        ([("user_id", A)], {}), ([("coupon_id", A)], {}), ([("status", A)], {}), ([("expires_at", A)], {}),
+    ],
 }
 
 

@@ -11,7 +11,8 @@ from domain.bidding import extended_end, highest_bid, jump_rule
 from domain.clock import FixedClock
 from domain.closing import outcome
 from domain.lots import next_min
-from domain.states import AUCTION, BID, DEPOSIT, DEPOSIT_MONEY, LOT, OFFER, ORDER, REFUND, IllegalMove
+from domain.states import (AUCTION, BID, COUPON, DEPOSIT, DEPOSIT_MONEY, LOT, OFFER, ORDER, REFUND, USER_COUPON,
+                           IllegalMove)
 from domain.timeline import lot_timer, offer_timer, order_timer, session_timers
 
 T0 = 1_800_000_000_000
@@ -147,6 +148,9 @@ LEGAL = [
     (DEPOSIT_MONEY, "held", "forfeiting"), (DEPOSIT_MONEY, "forfeiting", "forfeited"),
     (REFUND, "pending", "done"),
     (OFFER, "pending", "accepted"), (OFFER, "pending", "declined"), (OFFER, "pending", "expired"),
+    (COUPON, "pending", "claiming"), (COUPON, "claiming", "ended"),
+    (USER_COUPON, "pending", "unused"), (USER_COUPON, "unused", "locked"), (USER_COUPON, "locked", "unused"),
+    (USER_COUPON, "locked", "used"), (USER_COUPON, "unused", "expired"),
 ]
 ILLEGAL = [
     (AUCTION, "ended", "live"), (AUCTION, "live", "preview"), (LOT, "sold", "live"), (LOT, "unsold", "sold"),
@@ -155,6 +159,9 @@ ILLEGAL = [
     (DEPOSIT, "paid", "unpaid"), (DEPOSIT_MONEY, "refunded", "held"), (DEPOSIT_MONEY, "forfeited", "refunded"),
     (REFUND, "done", "pending"),
     (OFFER, "declined", "accepted"), (OFFER, "expired", "accepted"), (OFFER, "accepted", "declined"),
+    (COUPON, "ended", "claiming"), (COUPON, "pending", "ended"), (COUPON, "claiming", "pending"),
+    (USER_COUPON, "unused", "used"), (USER_COUPON, "used", "unused"), (USER_COUPON, "expired", "unused"),
+    (USER_COUPON, "locked", "expired"), (USER_COUPON, "pending", "locked"),
 ]
 
 

@@ -1,6 +1,5 @@
 """A node whose store is gone answers every bid and read with a clear
 `unavailable` (503) at once, acknowledges nothing, and says why on /healthz."""
-import asyncio
 import os
 import signal
 import time
