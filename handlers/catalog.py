@@ -19,14 +19,14 @@ class AuctionsHandler(BaseHandler):
         status = self.get_query_argument("status", "") or None
         if status and status not in AUCTION_TEXT:
             raise InvalidRequest(f"status must be one of {', '.join(AUCTION_TEXT)}")
-        self.send({"items": [render.auction(a) for a in await auctions.list_(self.db, status)]})
+        self.send({"items": render.each(await auctions.list_(self.db, status), render.auction)})
 
 
 class AuctionHandler(BaseHandler):
     async def get(self, auction_id):
         auction = await auctions.get(self.db, auction_id)
         await auctions.count_look(self.db, auction_id)
-        items = [render.lot(lot) for lot in await lots.of_auction(self.db, auction_id)]
+        items = render.each(await lots.of_auction(self.db, auction_id), render.lot)
         deposit = await my_deposit(self.db, self.user, auction_id)
         self.send(render.auction(auction, lots=items, my_deposit=deposit))
 

@@ -19,7 +19,7 @@ class AdminCouponsHandler(BaseHandler):
             raise InvalidRequest(f"status is one of {', '.join(COUPON_TEXT)}; scope one of {', '.join(SCOPE_TEXT)}")
         items = await coupons.listing(self.db, status, scope)
         titles = await coupons.scope_titles(self.db, items)
-        self.send({"items": [render.coupon(c, scope_title=titles[c["_id"]]) for c in items]})
+        self.send({"items": render.each(items, lambda c: render.coupon(c, scope_title=titles[c["_id"]]))})
 
     async def post(self):
         """Create a coupon, `pending` until its claim_start."""
@@ -58,7 +58,8 @@ class CouponsHandler(BaseHandler):
         items = await coupons.centre(self.db)
         titles = await coupons.scope_titles(self.db, items)
         held = await coupons.held_by(self.db, self.user["_id"]) if self.user else set()
-        self.send({"items": [render.coupon(c, scope_title=titles[c["_id"]], held=c["_id"] in held) for c in items]})
+        self.send({"items": render.each(items, lambda c: render.coupon(c, scope_title=titles[c["_id"]],
+                                                                       held=c["_id"] in held))})
 
 
 class ClaimHandler(BaseHandler):
