@@ -88,3 +88,9 @@ class InvalidSignature(DomainError):
 
 class AmountMismatch(DomainError):
     code = "amount_mismatch"
+
+
+class GatewayUnavailable(DomainError):
+    """A payment gateway did not answer, or refused: nothing is known to have
+    happened, so the same request may be tried again later."""
+    code = "gateway_unavailable"

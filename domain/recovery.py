@@ -2,15 +2,16 @@
 timer) interrupted. Each step it calls is keyed and conditional, so running
 the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/timers.py)."""
-from domain import auctions, bidding, closing, deposits, overdue, refunds, timeline
+from domain import auctions, bidding, closing, credits, deposits, overdue, refunds, settlement, timeline
 from domain.rules import Rules
 
 
-async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0) -> None:
+async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0, gateways: dict | None = None) -> None:
     """With `bids_since`, only lots bid on since then are checked for a bid missing from the history: the first
     sweep checks them all, the next ones what was bid on since the one before
     (a sweep of a thousand idle lots would otherwise cost the store a
-    thousand reads a minute)."""
+    thousand reads a minute). `gateways`: what asks about expiring payments
+    and pays gateway refunds (without them those wait for a sweep that has them)."""
     await deposits.recover_claims(db, now)
     async for auction in db.auctions.find({"deleted_at": {"$gt": 0}, "settle": {"$exists": False}}, {"deleted_at": 1}):
         await auctions.delete_lots_of(db, auction["_id"], auction["deleted_at"])  # before their deposits go back
@@ -33,4 +34,7 @@ async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0) -> None
     await refunds.pay_lots(db, {}, now)
     await refunds.pay_claimed(db, {}, now)
     await refunds.refund_withdrawn(db, now)
+    await settlement.recover(db, events, gateways or {}, now)  # before overdue: a payment may hold a deposit
     await overdue.finish_interrupted(db, events, now, rules)
+    async for order in db.orders.find({"earn": "pending"}, {"_id": 1}):
+        await credits.earn_for_order(db, order["_id"], rules.credits_per_yuan, now)

@@ -17,7 +17,7 @@ from domain.states import LOT_OPEN
 class Timer(NamedTuple):
     job_id: str
     at: int          # epoch ms
-    action: str      # "advance" (a session), "close" (a lot) or "overdue" (an order)
+    action: str      # "advance" (a session), "close" (a lot), "overdue" (an order), "close_payment"
     target: str
 
 
@@ -46,6 +46,14 @@ def order_timer(order: dict) -> Timer | None:
     if order["status"] != "unpaid":
         return None
     return Timer(f"overdue:{order['_id']}", order["deadline"], "overdue", order["_id"])
+
+
+def payment_timer(payment: dict) -> Timer | None:
+    """A pending gateway payment closes at its expiry (one from the balance
+    is finished by its own request, or by the recovery sweep)."""
+    if payment["status"] != "pending" or payment["pay_type"] == "balance":
+        return None
+    return Timer(f"close-payment:{payment['_id']}", payment["expires_at"], "close_payment", payment["_id"])
 
 
 async def _lot_ids(db, query: dict) -> list[str]:

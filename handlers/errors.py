@@ -10,6 +10,7 @@ STATUS = {
     "not_found": 404,
     "too_large": 413,
     "rate_limited": 429,
+    "gateway_unavailable": 503,
 }  # everything else is a 409 conflict of some kind
 
 # pydantic error types meaning "parsed, but out of range" (422) rather than malformed (400).

@@ -17,8 +17,8 @@ from domain.clock import SystemClock
 from domain.deps import Deps
 from domain.ratelimit import Limiter
 from domain.rules import Rules
-from handlers import accounts as account_h, admin, bids, catalog, deposits as deposit_h, health, orders, ws
-from handlers import metrics as metrics_h, openapi
+from handlers import accounts as account_h, addresses, admin, bids, catalog, deposits as deposit_h, health, orders, ws
+from handlers import metrics as metrics_h, openapi, payments
 from handlers.base import NotFoundHandler
 from server import db as dbmod
 from server import hub as hubmod
@@ -26,6 +26,8 @@ from server.broker import Broker, create_broker
 from server.counters import SessionBidCounts
 from server.embedded_store import EmbeddedStore
 from server.events import EventBus, Router
+from server.gateways import create_gateways
+from server.gateways.sandbox import sandbox_platforms
 from server.hub import Hub
 from server.live import LiveLots
 from server.metrics import Metrics
@@ -70,21 +72,34 @@ class Context:
     counts: SessionBidCounts
     metrics: Metrics
     sockets: set = field(default_factory=set)
+    # The gateways' side, played by the sandbox pay page for gateways without keys.
+    sandbox_platforms: dict = field(default_factory=dict)
 
     @property
     def clock(self):
         return self.deps.clock
 
 
+def usable_gateways(settings: Settings) -> dict:
+    """The gateways that take payments: live ones, and sandbox ones where
+    sandbox payments are on (PAYMENT_SANDBOX; else they would be free money)."""
+    gateways = create_gateways(settings, settings.data_dir)
+    return {name: g for name, g in gateways.items() if not g.sandbox or settings.sandbox_payments}
+
+
 def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
     db, clock, hub, metrics = dbmod.database(client), SystemClock(), Hub(node_id), Metrics()
-    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days)
-    events = EventBus(broker, node_id)
-    deps = Deps(db, events, clock, Background(), rules, observer=metrics,
+    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, settings.payment_timeout_seconds,
+                  settings.credit_to_money, settings.credits_per_yuan)
+    events, gateways = EventBus(broker, node_id), usable_gateways(settings)
+    deps = Deps(db, events, clock, Background(), rules, observer=metrics, gateways=gateways,
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
-    live, counts, timers = LiveLots(deps, hub), SessionBidCounts(db, clock), Timers(db, events, clock, rules)
+    live, counts = LiveLots(deps, hub), SessionBidCounts(db, clock)
+    timers = Timers(db, events, clock, rules, gateways)
     events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts))
-    ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics)
+    platforms = sandbox_platforms(settings.data_dir) if any(g.sandbox for g in gateways.values()) else {}
+    ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics,
+                  sandbox_platforms=platforms)
     metrics.live(sockets=lambda: len(ctx.sockets), jobs=lambda: len(timers.scheduler.get_jobs()),
                  frames=lambda: hub.frames_pushed)
     return ctx
@@ -100,6 +115,10 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/auth/login", account_h.LoginHandler, c),
         (r"/api/me", account_h.MeHandler, c),
         (r"/api/wallet/ledger", account_h.LedgerHandler, c),
+        (r"/api/wallet/topup", account_h.TopupHandler, c),
+        (r"/api/wallet/credits", account_h.CreditsHandler, c),
+        (r"/api/addresses", addresses.AddressesHandler, c),
+        (r"/api/addresses/([0-9a-f]{1,64})", addresses.AddressHandler, c),
         (r"/api/auctions", catalog.AuctionsHandler, c),
         (r"/api/auctions/([0-9a-f]{1,64})", catalog.AuctionHandler, c),
         (r"/api/lots/([0-9a-f]{1,64})", catalog.LotHandler, c),
@@ -118,9 +137,16 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/orders", orders.OrdersHandler, c),
         (r"/api/orders/([0-9a-f]{1,64})", orders.OrderHandler, c),
         (r"/api/orders/([0-9a-f]{1,64})/receive", orders.ReceiveHandler, c),
+        (r"/api/orders/([0-9a-f]{1,64})/checkout", orders.CheckoutHandler, c),
+        (r"/api/orders/([0-9a-f]{1,64})/pay", orders.PayHandler, c),
+        (r"/api/payments/(wechat|alipay)/notify", payments.NotifyHandler, c),
+        (r"/api/payments/alipay/return", payments.AlipayReturnHandler, c),
+        (r"/api/payments/([A-Z][0-9]{1,40})", payments.PaymentHandler, c),
+        (r"/sandbox/pay/([A-Z][0-9]{1,40})", payments.SandboxPayHandler, c),
         (r"/api/admin/deposits", deposit_h.AdminDepositsHandler, c),
         (r"/api/admin/orders", orders.AdminOrdersHandler, c),
         (r"/api/admin/lots/([0-9a-f]{1,64})/second-chance", orders.SecondChanceHandler, c),
+        (r"/api/admin/users/([0-9a-z]{1,64})/credits", admin.AdminCreditsHandler, c),
         (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
         (r"/((?!api/|ws$).*)", tornado.web.StaticFileHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
     ]

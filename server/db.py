@@ -27,15 +27,34 @@ INDEXES = {
         ([("user_id", A)], {}), ([("lot_id", A)], {}), ([("auction_id", A)], {}),
         ([("state", A)], {}), ([("status", A)], {}),
     ],
-    "deposit_refunds": [([("uid", A)], {"unique": True})],  # _id is the deposit's id
+    "deposit_refunds": [([("uid", A)], {"unique": True}), ([("status", A)], {})],  # _id is the deposit's id
     "deposit_deductions": [([("deposit_id", A)], {})],
     # One order per lot and round: `lot_key` (domain/orders.py).
     "orders": [
         ([("order_no", A)], {"unique": True}),
         ([("lot_key", A)], {"unique": True}),
         ([("user_id", A)], {}), ([("auction_id", A)], {}), ([("lot_id", A)], {}),
-        ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}),
+        ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}), ([("earn", A)], {}),
     ],
+    # _id is the out_trade_no (domain/payments.py).
+    "payments": [([("status", A)], {}), ([("user_id", A)], {}), ([("effect", A)], {}), ([("unwind", A)], {}),
+                 ([("refund_status", A)], {})],
+    # The credits ledger: the same guards as the money's (domain/credits.py).
+    "credit_lines": [
+        ([("user_id", A), ("seq", A)], {"unique": True}),
+        ([("user_id", A), ("key", A)], {"unique": True}),
+        ([("user_id", A)], {}),
+    ],
+    "addresses": [([("user_id", A)], {})],
+}
+
+
+# What the payment of an order added to documents made before it.
+NEW_FIELDS = {
+    "orders": {"payment": "", "coupon_id": "", "credits_used": 0, "credits_amount": 0, "deposit_refund": 0, "earn": ""},
+    "deposits": {"use_payment": ""},
+    "deposit_refunds": {"try_at": 0},
+    "lots": {"max_credit": 0},
 }
 
 
@@ -57,3 +76,7 @@ async def upgrade(db) -> None:
     """Fields added since a data directory was made, initialised (a filter on a
     missing field matches nothing on the embedded store: mongo-subset.md 18)."""
     await db.auctions.update_many({"bid_count_at": {"$exists": False}}, {"$set": {"bid_count_at": 0}})
+    for name, fields in NEW_FIELDS.items():
+        for field, value in fields.items():
+            await db[name].update_many({field: {"$exists": False}}, {"$set": {field: value}})
+

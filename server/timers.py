@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from domain import closing, overdue, recovery, refunds, timeline
+from domain import closing, overdue, recovery, refunds, settlement, timeline
 from domain.rules import Rules
 from domain.timeline import Timer
 
@@ -25,8 +25,9 @@ RETRY_MS = 5000
 
 
 class Timers:
-    def __init__(self, db, events, clock, rules: Rules = Rules()):
+    def __init__(self, db, events, clock, rules: Rules = Rules(), gateways: dict | None = None):
         self.db, self.events, self.clock, self.rules = db, events, clock, rules
+        self.gateways = gateways or {}
         self.scheduler = AsyncIOScheduler(
             timezone=timezone.utc,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -54,6 +55,8 @@ class Timers:
             await self.sync_session(auction["_id"])
         async for order in self.db.orders.find({"status": "unpaid"}):
             self._arm_order(order)
+        async for payment in self.db.payments.find({"status": "pending"}):
+            self._arm_payment(payment)
 
     async def apply(self, event: dict) -> None:
         """Re-arm what an event changed."""
@@ -67,6 +70,9 @@ class Timers:
         elif kind == "order":
             self._arm_order({"_id": event["order"], "status": event["status"], "deadline": event["deadline"],
                              "auction_id": event["auction"]})
+        elif kind == "payment":
+            self._arm_payment({"_id": event["payment"], "status": event["status"], "expires_at": event["expires_at"],
+                               "pay_type": event["pay_type"]})
 
     async def sync_session(self, auction_id: str) -> None:
         """Arm exactly the timers the stored session and its lots call for."""
@@ -104,6 +110,13 @@ class Timers:
         else:
             self.cancel(f"overdue:{order['_id']}")
 
+    def _arm_payment(self, payment: dict) -> None:
+        timer = timeline.payment_timer(payment)
+        if timer:
+            self._arm(timer, "")
+        else:
+            self.cancel(f"close-payment:{payment['_id']}")
+
     def _arm(self, timer: Timer, auction_id: str, job_id: str = "") -> None:
         run_at = datetime.fromtimestamp(timer.at / 1000, tz=timezone.utc)
         self.scheduler.add_job(self._fire, "date", run_date=run_at, args=(timer.action, timer.target, auction_id),
@@ -130,8 +143,14 @@ class Timers:
                     await timeline.end_if_done(self.db, self.events, auction_id, now, self.rules)
             elif action == "overdue":
                 order = await overdue.expire(self.db, self.events, target, now, self.rules)
-                if order:
+                if order and order["deadline"] > now:
                     self._arm_order(order)  # fired early (clock skew): again at the deadline
+                # (one still unpaid past it has a payment under way, which publishes the order when it ends)
+            elif action == "close_payment":
+                payment = await settlement.close_due(self.db, self.events, self.gateways, target, now)
+                if payment and payment["expires_at"] > now:
+                    self._arm_payment(payment)  # fired early (clock skew): again at its expiry
+                await refunds.settle_gateway(self.db, self.gateways, now)
             else:
                 await timeline.advance(self.db, self.events, target, now, self.rules)
                 await self.pay_refunds(target)
@@ -152,6 +171,7 @@ class Timers:
             while self._refunding[auction_id]:
                 self._refunding[auction_id] = False
                 await refunds.pay_lots(self.db, {"auction_id": auction_id}, self.clock.now_ms())
+            await refunds.settle_gateway(self.db, self.gateways, self.clock.now_ms())
         finally:
             del self._refunding[auction_id]
 
@@ -164,7 +184,7 @@ class Timers:
         while True:
             started = self.clock.now_ms()
             try:
-                await recovery.sweep(self.db, self.events, started, self.rules, bids_since)
+                await recovery.sweep(self.db, self.events, started, self.rules, bids_since, self.gateways)
                 if bids_since:  # start() has just rebuilt them
                     await self.rebuild()
                 bids_since = started - int(interval_s * 1000)
