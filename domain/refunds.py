@@ -135,9 +135,10 @@ async def refund_withdrawn(db, now: int) -> None:
 
 async def settle_gateway(db, gateways: dict, now: int) -> int:
     """Ask the gateways to pay the pending refunds — deposits paid through
-    them, late payments — each under a short lease so that nodes do not ask
-    together; `pending → done` when the gateway says so, else tried again by
-    the next run. The same refund number each time: asking again is the same
+    them, late payments — each leased while it is asked about so that nodes
+    do not ask together; `pending → done` when the gateway says so, else
+    left for the next run (after a close, a notification, every recovery
+    sweep). The same refund number each time: asking again is the same
     refund. Returns how many are done."""
     done = 0
     async for record in db.deposit_refunds.find({"status": "pending", "try_at": {"$lte": now}}, {"_id": 1}):
@@ -146,12 +147,16 @@ async def settle_gateway(db, gateways: dict, now: int) -> int:
         if deposit and await _ask(gateways, deposit["pay_type"], trade_no(deposit), record["uid"], record["amount"],
                                   deposit["amount"]):
             done += bool(await move(db.deposit_refunds, REFUND, {"_id": record["_id"]}, "done", set={"done_at": now}))
+        elif record:
+            await db.deposit_refunds.update_one({"_id": record["_id"], "status": "pending"}, {"$set": {"try_at": 0}})
     async for payment in db.payments.find({"refund_status": "pending", "try_at": {"$lte": now}}, {"_id": 1}):
         payment = await _lease(db.payments, {"_id": payment["_id"], "refund_status": "pending"}, now)
         if payment and await _ask(gateways, payment["pay_type"], payment["_id"], "R" + payment["_id"],
                                   payment["amount"], payment["amount"]):
             done += bool(await move(db.payments, PAYMENT_REFUND, {"_id": payment["_id"]}, "done",
                                     set={"refund_done_at": now}))
+        elif payment:
+            await db.payments.update_one({"_id": payment["_id"], "refund_status": "pending"}, {"$set": {"try_at": 0}})
     return done
 
 
