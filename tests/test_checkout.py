@@ -4,11 +4,16 @@ in the order, the deposit with its deductions and refunds, the credits and
 both ledgers; refusals that change nothing; one payment however many pay
 calls race."""
 import asyncio
+import time
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from helpers import database, live_lot, next_phone, notify, signed_by_sandbox, wait_for
+from domain import checkout, recovery, settlement
+from domain.clock import SystemClock
+from domain.deps import Deps
+from domain.rules import Rules
+from helpers import EventRecorder, database, live_lot, next_phone, notify, signed_by_sandbox, wait_for
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 ADDRESS = {"name": "张三", "phone": "13800138000", "province": "浙江", "city": "杭州", "county": "西湖区",
@@ -265,3 +270,82 @@ async def test_operators_grant_and_take_credits_audited_never_below_zero(admin, 
     status, trail = await admin.get(f"/api/admin/audit?target={user['id']}")
     assert [(e["action"], e["amount"], e["reason"]) for e in trail["items"]] == [("credits", 100, "新人礼"),
                                                                                  ("credits", -40, "纠错")]
+
+
+@pytest.mark.parametrize("pay_type, result", [("wechat", "沙箱收银台"), ("alipay", "支付成功")])
+async def test_the_sandbox_pay_page_lets_a_person_approve_with_a_genuinely_signed_notification(api, pay_type, result):
+    token, _ = await api.login(next_phone())
+    status, body = await api.post("/api/wallet/topup", {"amount": 2500, "pay_type": pay_type}, token=token)
+    payment = body["payment"]
+    status, page = await api.get(payment["pay_url"], token="")
+    assert status == 200 and "25.00 元" in page and 'value="approve"' in page and "<script" not in page
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, page = await api.call("POST", payment["pay_url"], raw=b"decision=approve", headers=form, token="")
+    assert status == 200 and result in page  # Alipay sends the browser to the return URL, as the real one does
+    assert (await api.get(f"/api/payments/{payment['out_trade_no']}", token=token))[1]["status"] == "paid"
+    assert (await api.get("/api/wallet/ledger", token=token))[1]["balance"] == 102500
+    status, page = await api.get(payment["pay_url"], token="")
+    assert "已支付" in page and 'value="approve"' not in page
+
+
+async def test_declining_on_the_sandbox_pay_page_closes_the_payment(api):
+    token, _ = await api.login(next_phone())
+    payment = (await api.post("/api/wallet/topup", {"amount": 2500, "pay_type": "alipay"}, token=token))[1]["payment"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, page = await api.call("POST", payment["pay_url"], raw=b"decision=decline", headers=form, token="")
+    assert status == 200 and "已关闭" in page
+    assert (await api.get(f"/api/payments/{payment['out_trade_no']}", token=token))[1]["status"] == "closed"
+    assert (await api.get("/api/wallet/ledger", token=token))[1]["balance"] == 100000
+
+
+class Killed(BaseException):
+    """The process dies here: nothing after this point runs."""
+
+
+class Dying:
+    """A database whose `collection` dies on the write that moves a document `to` a state."""
+
+    def __init__(self, db, collection: str, field: str, to: str):
+        self.db, self.collection, self.field, self.to = db, collection, field, to
+
+    def __getattr__(self, name):
+        real = getattr(self.db, name)
+        if name != self.collection:
+            return real
+        dying = self
+
+        class Collection:
+            def __getattr__(self, attr):
+                return getattr(real, attr)
+
+            async def find_one_and_update(self, query, update, **options):
+                if update.get("$set", {}).get(dying.field) == dying.to:
+                    raise Killed()
+                return await real.find_one_and_update(query, update, **options)
+        return Collection()
+
+
+@pytest.mark.parametrize("where, collection, field, to", [
+    ("between the deposit deduction and the order update", "orders", "status", "to_receive"),
+    ("between the balance debit and the deposit's hold", "deposits", "state", "using")])
+async def test_a_payment_killed_midway_is_finished_once_by_the_recovery_sweep(admin, api, server, where, collection,
+                                                                              field, to):
+    token, user, (order,), address = await won(admin, api, prices=(30000,), deposit=10000)
+    async with database(server.env["MONGODB_URL"]) as db:
+        buyer, now = await db.users.find_one({"_id": user["id"]}), int(time.time() * 1000)
+        deps = Deps(Dying(db, collection, field, to), EventRecorder(), SystemClock(), lambda work: work.close())
+        with pytest.raises(Killed):  # the pay call, as a process that is killed -9 at `where`
+            await checkout.pay(deps, buyer, order["id"], address["id"], "balance", now, "http://gavel.test")
+        assert (await api.get(f"/api/orders/{order['id']}", token=token))[1]["status"] == "unpaid"
+        later = now + settlement.STALE_MS  # the sweep leaves a balance payment this young to its own request
+        await asyncio.gather(*(recovery.sweep(db, EventRecorder(), later, Rules()) for _ in range(3)))
+        await recovery.sweep(db, EventRecorder(), later, Rules())
+        status, paid = await api.get(f"/api/orders/{order['id']}", token=token)
+        assert paid_order(paid) == ("to_receive", "待收货", 30000, 0, 0, 0, 10000, 0, 20000, "balance")
+        assert paid["address"] == ADDRESS
+        (deposit,) = await deposits_of(api, token)
+        assert money(deposit) == ("used", 0, [("payment", 10000)], [])
+        assert await books(api, token) == ([("opening", 100000), ("deposit", -10000), ("payment", -20000)], [])
+        assert [p["status"] for p in await db.payments.find({"ref": order["id"]}).to_list(None)] == ["paid"]
+        status, trail = await admin.get(f"/api/admin/audit?target={order['id']}")
+        assert [e["action"] for e in trail["items"]].count("paid") == 1
