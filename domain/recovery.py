@@ -2,7 +2,7 @@
 timer) interrupted. Each step it calls is keyed and conditional, so running
 the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/timers.py)."""
-from domain import auctions, bidding, closing, credits, deposits, overdue, refunds, settlement, timeline
+from domain import auctions, bidding, closing, coupons, credits, deposits, overdue, refunds, settlement, timeline
 from domain.rules import Rules
 
 
@@ -38,3 +38,6 @@ async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0, gateway
     await overdue.finish_interrupted(db, events, now, rules)
     async for order in db.orders.find({"earn": "pending"}, {"_id": 1}):
         await credits.earn_for_order(db, order["_id"], rules.credits_per_yuan, now)
+    await coupons.recover_claims(db, now)
+    await coupons.follow_sessions(db, rules)
+    await coupons.expire_due(db, now)  # also when no timer ran (the timers are rebuilt after the sweep)

@@ -11,6 +11,7 @@ class Rules(NamedTuple):
     payment_timeout_seconds: int = 900  # a pending gateway payment is closed after
     credit_to_money: int = 10       # credits worth one yuan at checkout
     credits_per_yuan: int = 1       # credits earned per yuan paid, when an order completes
+    coupon_expire_seconds: int = 86400  # a session's coupons last this long after the session ends
 
     @property
     def pay_ms(self) -> int:
@@ -23,3 +24,7 @@ class Rules(NamedTuple):
     @property
     def ban_ms(self) -> int:
         return int(self.ban_days * DAY_MS)
+
+    @property
+    def coupon_expire_ms(self) -> int:
+        return self.coupon_expire_seconds * 1000

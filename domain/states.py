@@ -30,7 +30,8 @@ REFUND_TEXT = {"pending": "待退款", "done": "退款成功"}
 DEDUCTION_TEXT = {"overdue": "逾期扣款", "payment": "支付抵扣"}
 ORDER_TEXT = {"unpaid": "待支付", "to_receive": "待收货", "completed": "已完成", "overdue": "逾期未支付"}
 COUPON_TEXT = {"pending": "未开始", "claiming": "领取中", "ended": "已结束"}
-USER_COUPON_TEXT = {"unused": "未使用", "used": "已使用", "expired": "已过期"}
+# `pending`: a claim stored but not yet counted (domain/coupons.py); `locked`: held by a pending payment.
+USER_COUPON_TEXT = {"unused": "未使用", "used": "已使用", "expired": "已过期", "pending": "领取中", "locked": "锁定中"}
 PAYMENT_TEXT = {"pending": "待支付", "paid": "已支付", "closed": "已关闭", "refunded": "已退款"}
 CREDIT_KIND_TEXT = {"earned": "订单奖励", "spent": "抵扣", "returned": "退回", "granted": "运营调整"}
 
@@ -114,6 +115,16 @@ DEPOSIT_MONEY = Machine("deposit money", DEPOSIT_STATE_TEXT, {
     "forfeited": ("forfeiting",),
 }, field="state")
 REFUND = Machine("refund", REFUND_TEXT, {"done": ("pending",)})
+COUPON = Machine("coupon", COUPON_TEXT, {
+    "claiming": ("pending",),
+    "ended": ("claiming",),
+})
+USER_COUPON = Machine("user coupon", USER_COUPON_TEXT, {
+    "unused": ("pending", "locked"),  # locked → unused: the payment closed and gives it back
+    "locked": ("unused",),
+    "used": ("locked",),
+    "expired": ("unused",),
+})
 # A payment (payments.py): `refunded` is a late notification's money, sent back
 # (a closed payment the buyer paid anyway); its refund is `refund_status`.
 PAYMENT = Machine("payment", PAYMENT_TEXT, {
@@ -123,7 +134,7 @@ PAYMENT = Machine("payment", PAYMENT_TEXT, {
 })
 PAYMENT_REFUND = Machine("payment refund", REFUND_TEXT, {"done": ("pending",)}, field="refund_status")
 
-MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND, PAYMENT, PAYMENT_REFUND)
+MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND, COUPON, USER_COUPON, PAYMENT, PAYMENT_REFUND)
 
 
 async def move(collection, machine: Machine, query: dict, to: str, frm: str | Iterable[str] | None = None, *,

@@ -17,7 +17,8 @@ from domain.states import LOT_OPEN
 class Timer(NamedTuple):
     job_id: str
     at: int          # epoch ms
-    action: str      # "advance" (a session), "close" (a lot), "overdue" (an order), "close_payment"
+    action: str      # "advance" (a session), "close" (a lot), "overdue" (an order), "coupon",
+                     # "coupon-expiry", "close_payment"
     target: str
 
 
@@ -54,6 +55,20 @@ def payment_timer(payment: dict) -> Timer | None:
     if payment["status"] != "pending" or payment["pay_type"] == "balance":
         return None
     return Timer(f"close-payment:{payment['_id']}", payment["expires_at"], "close_payment", payment["_id"])
+
+
+def coupon_timers(coupon: dict) -> list[Timer]:
+    """A coupon opens at claim_start and closes at claim_end."""
+    if coupon["deleted_at"] or coupon["status"] == "ended":
+        return []
+    cid = coupon["_id"]
+    opens = [Timer(f"coupon-open:{cid}", coupon["claim_start"], "coupon", cid)] if coupon["status"] == "pending" else []
+    return [*opens, Timer(f"coupon-close:{cid}", coupon["claim_end"], "coupon", cid)]
+
+
+def coupon_expiry_timer(at: int) -> Timer | None:
+    """One timer for every user coupon: at the first end still to come."""
+    return Timer("coupon-expiry", at, "coupon-expiry", "") if at else None
 
 
 async def _lot_ids(db, query: dict) -> list[str]:

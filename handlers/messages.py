@@ -9,7 +9,7 @@ import orjson
 from domain.clock import to_iso
 from domain.errors import DomainError
 from domain.lots import next_min
-from domain.states import AUCTION_TEXT, LOT_TEXT
+from domain.states import AUCTION_TEXT, COUPON_TEXT, LOT_TEXT
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -101,6 +101,19 @@ def authenticated(user_id: str) -> dict:
 
 def pong(t: int | None, now: int) -> dict:
     return {"type": "pong", "t": t, "server_time": now}
+
+
+def coupons(states: list[dict], now: int, first: bool = False) -> dict:
+    """The claim centre's coupons as they change (`first`: all of them, on subscribing);
+    a coupon not seen before is one that opened: its details are in GET /api/coupons."""
+    items = [{"id": s["coupon"], "status": s["status"], "status_text": COUPON_TEXT[s["status"]],
+              "remaining": s["remaining"], "count": s["count"], **({"deleted": True} if s["deleted"] else {})}
+             for s in states]
+    return {"type": "coupons", **({"snapshot": True} if first else {}), "items": items, "server_time": now}
+
+
+def coupons_unsubscribed() -> dict:
+    return {"type": "unsubscribed", "coupons": True}
 
 
 def subscribed(lot_id: str | None = None, auction_id: str | None = None) -> dict:

@@ -1,9 +1,11 @@
 """Documents as the API shows them (spec/api.md, "Field names"): ISO times,
 Chinese status labels, masked bidders, no internal fields."""
 from domain.clock import to_iso
+from domain.coupon_value import KIND_TEXT, SCOPE_TEXT
 from domain.lots import next_min
-from domain.states import (AUCTION_TEXT, BID_TEXT, CREDIT_KIND_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT,
-                           DEPOSIT_STATE_TEXT, DEPOSIT_TEXT, LOT_TEXT, ORDER_TEXT, PAYMENT_TEXT, REFUND_TEXT)
+from domain.states import (AUCTION_TEXT, BID_TEXT, COUPON_TEXT, CREDIT_KIND_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT,
+                           DEPOSIT_STATE_TEXT, DEPOSIT_TEXT, LOT_TEXT, ORDER_TEXT, PAYMENT_TEXT, REFUND_TEXT,
+                           USER_COUPON_TEXT)
 
 
 def user(doc: dict, balance: int) -> dict:
@@ -135,3 +137,35 @@ def checkout(view: dict) -> dict:
 def order_groups(groups: dict[str, list[dict]]) -> dict:
     """The seeds' shape: {"unpaid": {"text": "待支付", "items": [...]}, ...}."""
     return {status: {"text": ORDER_TEXT[status], "items": [order(o) for o in items]} for status, items in groups.items()}
+
+
+def _coupon_terms(doc: dict) -> dict:
+    """What a coupon and a user coupon both show of the coupon's terms."""
+    return {"title": doc["title"], "cover": doc["cover"], "kind": doc["kind"], "kind_text": KIND_TEXT[doc["kind"]],
+            "value": doc["value"], "min_spend": doc["min_spend"], "max_off": doc["max_off"], "scope": doc["scope"],
+            "scope_text": SCOPE_TEXT[doc["scope"]], "auction_id": doc["auction_id"] or None,
+            "lot_id": doc["lot_id"] or None, "use_start": to_iso(doc["use_start"])}
+
+
+def coupon(doc: dict, **extra) -> dict:
+    return {
+        "id": doc["_id"], **_coupon_terms(doc), "count": doc["count"], "claimed": doc["claimed"],
+        "remaining": doc["remaining"], "claim_start": to_iso(doc["claim_start"]), "claim_end": to_iso(doc["claim_end"]),
+        "use_end": to_iso(doc["use_end"]), "valid_days": doc["valid_days"], "status": doc["status"],
+        "status_text": COUPON_TEXT[doc["status"]], "created_at": to_iso(doc["created_at"]), **extra,
+    }
+
+
+def user_coupon(doc: dict, **extra) -> dict:
+    return {
+        "id": doc["_id"], "coupon_id": doc["coupon_id"], "status": doc["status"],
+        "status_text": USER_COUPON_TEXT[doc["status"]], "order_id": doc["order_id"] or None,
+        "claimed_at": to_iso(doc["claimed_at"]), "expires_at": to_iso(doc["expires_at"]),
+        "used_at": to_iso(doc["used_at"]), **_coupon_terms(doc), **extra,
+    }
+
+
+def user_coupon_groups(groups: dict[str, list[dict]]) -> dict:
+    """{"unused": {"text": "未使用", "items": [...]}, "used": {...}, "expired": {...}}."""
+    return {status: {"text": USER_COUPON_TEXT[status], "items": [user_coupon(uc) for uc in items]}
+            for status, items in groups.items()}

@@ -13,11 +13,11 @@ from typing import Annotated
 from urllib.parse import urlparse
 
 import orjson
-from pydantic import Field, ValidationError
+from pydantic import Field, StrictBool, ValidationError
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from domain import accounts, auctions, bidding, proxies
+from domain import accounts, auctions, bidding, coupons, proxies
 from domain.errors import DomainError, InvalidRequest, RateLimited, Unauthorized
 from domain.ratelimit import TokenBucket
 from handlers import messages
@@ -32,6 +32,7 @@ class Subscribe(Body):
     lot: Id | None = None
     auction: Id | None = None
     since: Annotated[int, Field(strict=True, ge=0)] | None = None
+    coupons: StrictBool = False  # the claim centre (docs/architecture.md, "What Gavel adds")
 
 
 class Bid(Body):
@@ -190,8 +191,13 @@ class LiveSocket(WebSocketHandler):
         self.send(messages.pong(msg.t, self.ctx.clock.now_ms()))
 
     async def op_subscribe(self, msg: Subscribe) -> None:
-        if bool(msg.lot) == bool(msg.auction):
-            raise InvalidRequest("subscribe to exactly one of lot or auction")
+        if bool(msg.lot) + bool(msg.auction) + msg.coupons != 1:
+            raise InvalidRequest("subscribe to exactly one of lot, auction or coupons")
+        if msg.coupons:
+            states = [coupons.state(c) for c in await coupons.centre(self.ctx.db)]
+            if self.ws_connection is not None:  # else closed while they were read
+                self.push(self.ctx.coupon_feed.watch(self, states))
+            return
         if msg.auction:
             await auctions.get(self.ctx.db, msg.auction)
             self.auctions.add(msg.auction)
@@ -207,6 +213,10 @@ class LiveSocket(WebSocketHandler):
             self.push(frame)
 
     async def op_unsubscribe(self, msg: Subscribe) -> None:
+        if msg.coupons:
+            self.ctx.hub.unwatch_coupons(self)
+            self.send(messages.coupons_unsubscribed())
+            return
         if msg.lot:
             self.lots.discard(msg.lot)
             self.ctx.hub.unwatch_lot(self, msg.lot)

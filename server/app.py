@@ -18,12 +18,14 @@ from domain.deps import Deps
 from domain.ratelimit import Limiter
 from domain.rules import Rules
 from handlers import accounts as account_h, addresses, admin, bids, catalog, deposits as deposit_h, health, orders, ws
+from handlers import coupons as coupon_h
 from handlers import metrics as metrics_h, openapi, payments
 from handlers.base import NotFoundHandler
 from server import db as dbmod
 from server import hub as hubmod
 from server.broker import Broker, create_broker
 from server.counters import SessionBidCounts
+from server.coupon_feed import CouponFeed
 from server.embedded_store import EmbeddedStore
 from server.events import EventBus, Router
 from server.gateways import create_gateways
@@ -71,6 +73,7 @@ class Context:
     timers: Timers
     counts: SessionBidCounts
     metrics: Metrics
+    coupon_feed: CouponFeed
     sockets: set = field(default_factory=set)
     # The gateways' side, played by the sandbox pay page for gateways without keys.
     sandbox_platforms: dict = field(default_factory=dict)
@@ -89,16 +92,17 @@ def usable_gateways(settings: Settings) -> dict:
 
 def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
     db, clock, hub, metrics = dbmod.database(client), SystemClock(), Hub(node_id), Metrics()
-    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, settings.payment_timeout_seconds,
-                  settings.credit_to_money, settings.credits_per_yuan)
+    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days,
+                  payment_timeout_seconds=settings.payment_timeout_seconds, credit_to_money=settings.credit_to_money,
+                  credits_per_yuan=settings.credits_per_yuan, coupon_expire_seconds=settings.coupon_expire_seconds)
     events, gateways = EventBus(broker, node_id), usable_gateways(settings)
     deps = Deps(db, events, clock, Background(), rules, observer=metrics, gateways=gateways,
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
     live, counts = LiveLots(deps, hub), SessionBidCounts(db, clock)
-    timers = Timers(db, events, clock, rules, gateways)
-    events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts))
+    timers, coupon_feed = Timers(db, events, clock, rules, gateways), CouponFeed(hub, clock)
+    events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts, coupon_feed))
     platforms = sandbox_platforms(settings.data_dir) if any(g.sandbox for g in gateways.values()) else {}
-    ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics,
+    ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics, coupon_feed,
                   sandbox_platforms=platforms)
     metrics.live(sockets=lambda: len(ctx.sockets), jobs=lambda: len(timers.scheduler.get_jobs()),
                  frames=lambda: hub.frames_pushed)
@@ -147,6 +151,11 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/admin/orders", orders.AdminOrdersHandler, c),
         (r"/api/admin/lots/([0-9a-f]{1,64})/second-chance", orders.SecondChanceHandler, c),
         (r"/api/admin/users/([0-9a-z]{1,64})/credits", admin.AdminCreditsHandler, c),
+        (r"/api/coupons", coupon_h.CouponsHandler, c),
+        (r"/api/coupons/([0-9a-f]{1,64})/claim", coupon_h.ClaimHandler, c),
+        (r"/api/my/coupons", coupon_h.MyCouponsHandler, c),
+        (r"/api/admin/coupons", coupon_h.AdminCouponsHandler, c),
+        (r"/api/admin/coupons/([0-9a-f]{1,64})", coupon_h.AdminCouponHandler, c),
         (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
         (r"/((?!api/|ws$).*)", tornado.web.StaticFileHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
     ]

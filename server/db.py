@@ -36,6 +36,12 @@ INDEXES = {
         ([("user_id", A)], {}), ([("auction_id", A)], {}), ([("lot_id", A)], {}),
         ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}), ([("earn", A)], {}),
     ],
+    "coupons": [([("status", A)], {}), ([("deleted_at", A)], {})],
+    # One per user and coupon: the claim's guard (domain/coupons.py).
+    "user_coupons": [
+        ([("coupon_id", A), ("user_id", A)], {"unique": True}),
+        ([("user_id", A)], {}), ([("coupon_id", A)], {}), ([("status", A)], {}), ([("expires_at", A)], {}),
+    ],
     # _id is the out_trade_no (domain/payments.py).
     "payments": [([("status", A)], {}), ([("user_id", A)], {}), ([("effect", A)], {}), ([("unwind", A)], {}),
                  ([("refund_status", A)], {})],

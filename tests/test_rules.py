@@ -14,8 +14,8 @@ from domain.clock import FixedClock
 from domain.closing import outcome
 from domain.errors import OutOfRange
 from domain.lots import next_min
-from domain.states import (AUCTION, BID, DEPOSIT, DEPOSIT_MONEY, LOT, ORDER, PAYMENT, PAYMENT_REFUND, REFUND,
-                           IllegalMove)
+from domain.states import (AUCTION, BID, COUPON, DEPOSIT, DEPOSIT_MONEY, LOT, ORDER, PAYMENT, PAYMENT_REFUND, REFUND,
+                           USER_COUPON, IllegalMove)
 from domain.timeline import lot_timer, order_timer, payment_timer, session_timers
 
 T0 = 1_800_000_000_000
@@ -189,6 +189,9 @@ LEGAL = [
     (DEPOSIT_MONEY, "using", "refunding"),
     (PAYMENT, "pending", "paid"), (PAYMENT, "pending", "closed"), (PAYMENT, "closed", "refunded"),
     (PAYMENT_REFUND, "pending", "done"),
+    (COUPON, "pending", "claiming"), (COUPON, "claiming", "ended"),
+    (USER_COUPON, "pending", "unused"), (USER_COUPON, "unused", "locked"), (USER_COUPON, "locked", "unused"),
+    (USER_COUPON, "locked", "used"), (USER_COUPON, "unused", "expired"),
 ]
 ILLEGAL = [
     (AUCTION, "ended", "live"), (AUCTION, "live", "preview"), (LOT, "sold", "live"), (LOT, "unsold", "sold"),
@@ -200,6 +203,9 @@ ILLEGAL = [
     (DEPOSIT_MONEY, "used", "refunding"), (DEPOSIT_MONEY, "", "using"),
     (PAYMENT, "paid", "closed"), (PAYMENT, "closed", "paid"), (PAYMENT, "paid", "refunded"),
     (PAYMENT, "refunded", "paid"), (PAYMENT_REFUND, "done", "pending"),
+    (COUPON, "ended", "claiming"), (COUPON, "pending", "ended"), (COUPON, "claiming", "pending"),
+    (USER_COUPON, "unused", "used"), (USER_COUPON, "used", "unused"), (USER_COUPON, "expired", "unused"),
+    (USER_COUPON, "locked", "expired"), (USER_COUPON, "pending", "locked"),
 ]
 
 
