@@ -29,10 +29,10 @@ from typing import NamedTuple
 
 from pymongo.errors import DuplicateKeyError
 
-from domain import addresses, audit, credits, deposits, orders, payments, refunds, wallet
+from domain import addresses, audit, coupons, credits, deposits, orders, payments, refunds, wallet
 from domain.deps import Deps
-from domain.errors import (Conflict, CouponUnavailable, DomainError, Forbidden, InsufficientBalance, OrderNotPayable,
-                           OutOfRange)
+from domain.errors import (Conflict, CouponUnavailable, DomainError, Forbidden, InsufficientBalance, NotFound,
+                           OrderNotPayable, OutOfRange)
 from domain.states import DEPOSIT_MONEY, ORDER, ORDER_TEXT, move
 
 
@@ -91,7 +91,8 @@ async def backing(db, order: dict) -> tuple[dict | None, int, bool]:
 
 async def view(deps: Deps, user: dict, order_id: str, now: int) -> dict:
     """What the pay page needs, each part read once, and the breakdown without
-    a discount worked out from exactly those parts."""
+    a discount worked out from exactly those parts; the usable coupons with
+    what each takes off."""
     db, rules = deps.db, deps.rules
     order = await orders.get_for(db, user, order_id)
     lot = await db.lots.find_one({"_id": order["lot_id"]}, {"max_credit": 1})
@@ -103,7 +104,7 @@ async def view(deps: Deps, user: dict, order_id: str, now: int) -> dict:
         "balance": balance, "addresses": found, "default_address": default,
         "credits": held, "max_credit": lot["max_credit"],
         "credits_usable": credits.most_usable(held, lot["max_credit"], order["price"], rules.credit_to_money),
-        "credit_to_money": rules.credit_to_money, "coupons": [],
+        "credit_to_money": rules.credit_to_money, "coupons": await coupons.usable_for_order(db, order, now),
         "breakdown": breakdown(order["price"], remaining, keep),
         "pay_types": ["balance", *deps.gateways],
         "payment": await db.payments.find_one({"_id": order["payment"]}) if order["payment"] else None,
@@ -111,10 +112,15 @@ async def view(deps: Deps, user: dict, order_id: str, now: int) -> dict:
 
 
 # --- paying -----------------------------------------------------------------
-async def _discount(db, user: dict, order: dict, coupon_id: str, spend: int, rules) -> tuple[int, int]:
+async def _discount(db, user: dict, order: dict, coupon_id: str, spend: int, rules, now: int) -> tuple[int, int]:
     """(coupon value, credits' worth) of what the buyer asked to use."""
     if coupon_id:
-        raise CouponUnavailable("coupons cannot be used yet")
+        if not await db.user_coupons.find_one({"_id": coupon_id, "user_id": user["_id"]}, {"_id": 1}):
+            raise NotFound("no such coupon")
+        usable = {u.user_coupon["_id"]: u.amount for u in await coupons.usable_for_order(db, order, now)}
+        if coupon_id not in usable:
+            raise CouponUnavailable("this coupon is used, expired, held by another payment or not for this lot")
+        return usable[coupon_id], 0
     if not spend:
         return 0, 0
     lot = await db.lots.find_one({"_id": order["lot_id"]}, {"max_credit": 1})
@@ -139,7 +145,7 @@ async def pay(deps: Deps, user: dict, order_id: str, address_id: str, pay_type: 
     if order["payment"]:
         raise OrderNotPayable("a payment of this order is under way", payment=order["payment"])
     address = await addresses.get_own(db, user["_id"], address_id)
-    coupon, credits_amount = await _discount(db, user, order, coupon_id, spend, deps.rules)
+    coupon, credits_amount = await _discount(db, user, order, coupon_id, spend, deps.rules, now)
     dep, remaining, keep = await backing(db, order)
     if dep and dep["state"] == "using":
         raise Conflict("the deposit is held by a payment of another order under way; try again when it ends")
@@ -224,6 +230,10 @@ async def hold(db, payment: dict, now: int) -> None:
     if o["credits"]:
         await credits.append(db, payment["user_id"], "spent", -o["credits"], key=f"spend:{pid}", now=now,
                              ref=o["order_no"])
+    if o["coupon_id"]:
+        order = await db.orders.find_one({"_id": payment["ref"]})
+        if (await coupons.lock_for_payment(db, order, o["coupon_id"], pid, now)).amount != o["coupon"]:
+            raise CouponUnavailable("the coupon's value changed meanwhile; look at the order again")
 
 
 async def unwind_order(db, events, payment: dict, now: int) -> None:
@@ -233,6 +243,8 @@ async def unwind_order(db, events, payment: dict, now: int) -> None:
     if o["deposit_remaining"]:
         await move(db.deposits, DEPOSIT_MONEY, {"_id": o["deposit_id"], "use_payment": pid}, "held", "using",
                    set={"use_payment": ""})
+    if o["coupon_id"]:
+        await coupons.release_from_payment(db, o["coupon_id"], pid, now)
     if o["credits"] and await db.credit_lines.find_one({"user_id": user_id, "key": f"spend:{pid}"}, {"_id": 1}):
         await credits.append(db, user_id, "returned", o["credits"], key=f"return:{pid}", now=now, ref=o["order_no"])
     if payment["pay_type"] == "balance" and await db.ledger.find_one({"user_id": user_id, "key": f"payment:{pid}"}):
@@ -248,6 +260,8 @@ async def settle_order(db, events, payment: dict, now: int) -> dict:
     its rest refunded or kept), the order `to_receive` with its breakdown."""
     o, pid, order_id = payment["order"], payment["_id"], payment["ref"]
     refund = await _use_deposit(db, events, payment, now)
+    if o["coupon_id"]:
+        await coupons.spend_for_order(db, o["coupon_id"], pid, order_id, now)
     await audit.record(db, order_id, "paid", now, key=f"paid:{order_id}", payment=pid, to_pay=payment["amount"],
                        deposit_used=o["deposit_used"], pay_type=payment["pay_type"])
     order = await move(db.orders, ORDER, {"_id": order_id, "payment": pid}, "to_receive", "unpaid", set={

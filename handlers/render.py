@@ -124,7 +124,7 @@ def checkout(view: dict) -> dict:
                     "state": dep["state"], "state_text": DEPOSIT_STATE_TEXT.get(dep["state"], ""),
                     "remaining": view["deposit_remaining"], "keeps_rest": view["deposit_keeps_rest"]} if dep else None,
         "deposit_remaining": view["deposit_remaining"],
-        "coupons": [{**user_coupon, "value": value} for user_coupon, value in view["coupons"]],
+        "coupons": [user_coupon(u.user_coupon, value=u.amount) for u in view["coupons"]],
         "credits": {"held": view["credits"], "most_usable": view["credits_usable"],
                     "credit_to_money": view["credit_to_money"]},
         "balance": view["balance"],

@@ -13,7 +13,8 @@ from domain import checkout, recovery, settlement
 from domain.clock import SystemClock
 from domain.deps import Deps
 from domain.rules import Rules
-from helpers import EventRecorder, database, live_lot, next_phone, notify, signed_by_sandbox, wait_for
+from helpers import (EventRecorder, claiming_coupon, database, iso, live_lot, next_phone, notify, signed_by_sandbox,
+                     wait_for)
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 ADDRESS = {"name": "张三", "phone": "13800138000", "province": "浙江", "city": "杭州", "county": "西湖区",
@@ -40,6 +41,19 @@ async def won(admin, api, prices=(30000,), deposit=10000, session=False, max_cre
     status, address = await api.post("/api/addresses", ADDRESS, token=token)
     assert status == 201, address
     return token, user, [by_price[p] for p in prices], address
+
+
+async def coupon_of(admin, api, token, **terms) -> dict:
+    """A coupon the buyer has claimed (a cash coupon of 20 元 unless told)."""
+    coupon = await claiming_coupon(admin, **terms)
+    status, body = await api.post(f"/api/coupons/{coupon['id']}/claim", token=token)
+    assert status == 201, body
+    return body["user_coupon"]
+
+
+async def my_coupon(api, token, user_coupon_id) -> dict:
+    groups = (await api.get("/api/my/coupons", token=token))[1]
+    return next(uc for group in groups.values() for uc in group["items"] if uc["id"] == user_coupon_id)
 
 
 async def pay(api, token, order, address, pay_type="balance", **extra):
@@ -71,6 +85,36 @@ def paid_order(order):
     fields = ("status", "status_text", "price", "coupon_amount", "credits_used", "credits_amount", "deposit_used",
               "deposit_refund", "paid_amount", "pay_type")
     return tuple(order[f] for f in fields)
+
+
+async def test_a_cash_coupon_and_the_deposit_cover_the_price_exactly(admin, api):
+    token, _, (order,), address = await won(admin, api, prices=(30000,), deposit=10000)
+    coupon = await coupon_of(admin, api, token, value=20000)
+    status, page = await api.get(f"/api/orders/{order['id']}/checkout", token=token)
+    assert [(c["id"], c["value"]) for c in page["coupons"]] == [(coupon["id"], 20000)]
+    status, body = await pay(api, token, order, address, coupon_id=coupon["id"])
+    assert status == 200, body
+    assert body["breakdown"] == {"price": 30000, "coupon": 20000, "credits": 0, "credits_amount": 0,
+                                 "deposit_used": 10000, "deposit_refund": 0, "to_pay": 0}
+    assert paid_order(body["order"]) == ("to_receive", "待收货", 30000, 20000, 0, 0, 10000, 0, 0, "balance")
+    assert body["order"]["coupon_id"] == coupon["id"]
+    used = await my_coupon(api, token, coupon["id"])
+    assert (used["status"], used["status_text"], used["order_id"]) == ("used", "已使用", order["id"])
+    (deposit,) = await deposits_of(api, token)
+    assert money(deposit) == ("used", 0, [("payment", 10000)], [])
+    assert await books(api, token) == ([("opening", 100000), ("deposit", -10000)], [])
+
+
+async def test_a_coupon_covering_the_whole_price_sends_the_whole_deposit_back(admin, api):
+    token, _, (order,), address = await won(admin, api, prices=(30000,), deposit=10000)
+    coupon = await coupon_of(admin, api, token, value=50000)
+    status, body = await pay(api, token, order, address, coupon_id=coupon["id"])
+    assert body["breakdown"] == {"price": 30000, "coupon": 30000, "credits": 0, "credits_amount": 0,
+                                 "deposit_used": 0, "deposit_refund": 10000, "to_pay": 0}
+    assert (await my_coupon(api, token, coupon["id"]))["status"] == "used"
+    (deposit,) = await deposits_of(api, token)
+    assert money(deposit) == ("refunded", 0, [], [(10000, "done")])
+    assert await books(api, token) == ([("opening", 100000), ("deposit", -10000), ("refund", 10000)], [])
 
 
 async def test_deposit_covers_less_and_the_balance_pays_the_rest(admin, api):
@@ -170,18 +214,35 @@ async def test_insufficient_balance_changes_nothing_anywhere(admin, api, server)
 
 @pytest.mark.parametrize("case", ["another user's order", "another user's address", "a missing address",
                                   "a coupon and credits together", "more credits than held",
-                                  "more credits than the lot takes", "an order not unpaid", "an unknown pay_type"])
+                                  "more credits than the lot takes", "an order not unpaid", "an unknown pay_type",
+                                  "another user's coupon", "an expired coupon", "a locked coupon",
+                                  "a coupon for another lot"])
 async def test_bad_pay_requests_are_refused_and_change_nothing(admin, api, case):
     token, user, (order, other_order), address = await won(admin, api, prices=(30000, 20000), deposit=10000,
                                                            session=True, max_credit=500, credits=400)
     other, _ = await api.login(next_phone())
     other_address = (await api.post("/api/addresses", ADDRESS, token=other))[1]
     body = {"address_id": address["id"], "pay_type": "balance"}
+    if "coupon" in case and "credits" not in case:
+        now = time.time()
+        terms = {"another user's coupon": {}, "a locked coupon": {},
+                 "an expired coupon": {"valid_days": 0, "use_start": iso(now), "use_end": iso(now + 1)},
+                 "a coupon for another lot": {"scope": "lot", "lot_id": other_order["lot_id"]}}[case]
+        coupon = await coupon_of(admin, api, other if case == "another user's coupon" else token, **terms)
+        body["coupon_id"] = coupon["id"]
+        if case == "a locked coupon":  # held by the pending payment of the buyer's other order
+            locking = await pay(api, token, other_order, address, "alipay", coupon_id=coupon["id"])
+            assert locking[0] == 200 and (await my_coupon(api, token, coupon["id"]))["status"] == "locked"
+        if case == "an expired coupon":
+            await wait_for(lambda: my_coupon(api, token, coupon["id"]), lambda c: c["status"] == "expired")
     expected = {"another user's order": (403, "forbidden"), "another user's address": (404, "not_found"),
                 "a missing address": (400, "invalid_request"), "a coupon and credits together": (422, "invalid_request"),
                 "more credits than held": (409, "insufficient_balance"),
                 "more credits than the lot takes": (422, "invalid_request"),
-                "an order not unpaid": (409, "order_not_payable"), "an unknown pay_type": (422, "invalid_request")}[case]
+                "an order not unpaid": (409, "order_not_payable"), "an unknown pay_type": (422, "invalid_request"),
+                "another user's coupon": (404, "not_found"), "an expired coupon": (409, "coupon_unavailable"),
+                "a locked coupon": (409, "coupon_unavailable"),
+                "a coupon for another lot": (409, "coupon_unavailable")}[case]
     caller = token
     if case == "another user's order":
         caller, body["address_id"] = other, other_address["id"]
@@ -199,10 +260,13 @@ async def test_bad_pay_requests_are_refused_and_change_nothing(admin, api, case)
         assert (await pay(api, token, order, address))[0] == 200
     elif case == "an unknown pay_type":
         body["pay_type"] = "cash"
-    before = (await books(api, token), await deposits_of(api, token), await api.get("/api/orders", token=token))
+    async def everything():
+        return (await books(api, token), await deposits_of(api, token), await api.get("/api/orders", token=token),
+                await api.get("/api/my/coupons", token=token), await api.get("/api/my/coupons", token=other))
+    before = await everything()
     status, answer = await api.post(f"/api/orders/{order['id']}/pay", body, token=caller)
     assert (status, answer["error"]["code"]) == expected, answer
-    assert (await books(api, token), await deposits_of(api, token), await api.get("/api/orders", token=token)) == before
+    assert await everything() == before
     assert (await api.get(f"/api/orders/{other_order['id']}", token=token))[1]["status"] == "unpaid"
 
 

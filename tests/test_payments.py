@@ -11,7 +11,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from fake_gateways import FakeGateways, now_ms
 from gavel_server import Api, free_port
-from helpers import database, live_lot, next_phone, notify, wait_for
+from helpers import claiming_coupon, database, live_lot, next_phone, notify, wait_for
 from server.gateways.keys import private_pem, public_pem
 from server.gateways.sandbox import AlipayPlatform, WechatPlatform
 
@@ -204,35 +204,50 @@ async def test_a_payment_closes_on_time_and_a_notification_after_that_is_refunde
     assert len([m for m, _ in fake.requests if m == "alipay.trade.refund"]) == 1
 
 
-async def test_a_pending_order_payment_closes_on_time_gives_its_holds_back_and_the_order_stays_payable(quick, fake):
+@pytest.mark.parametrize("discount", ["credits", "coupon"])
+async def test_a_pending_order_payment_closes_on_time_gives_its_holds_back_and_the_order_stays_payable(quick, fake,
+                                                                                                    discount):
     api, admin = Api(quick.url), Api(quick.url, quick.admin_token)
     auction, (lot,) = await live_lot(admin, end_in=3, lot_extra={"start_price": 30000, "deposit": 10000,
                                                                    "max_credit": 500})
     token, user = await api.login(next_phone())
     assert (await api.post("/api/deposits", {"auction_id": auction["id"], "lot_id": lot["id"], "pay_type": "balance"},
                            token=token))[0] == 201
-    assert (await admin.post(f"/api/admin/users/{user['id']}/credits", {"amount": 500, "reason": "活动"}))[0] == 201
+    if discount == "credits":
+        assert (await admin.post(f"/api/admin/users/{user['id']}/credits", {"amount": 500, "reason": "活动"}))[0] == 201
+        use = {"credits": 500}
+    else:
+        coupon = await claiming_coupon(admin, value=5000)
+        use = {"coupon_id": (await api.post(f"/api/coupons/{coupon['id']}/claim", token=token))[1]["user_coupon"]["id"]}
     assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 30000}, token=token))[0] == 201
     status, orders = await wait_for(lambda: api.get("/api/orders?status=unpaid", token=token),
                                     lambda r: r[1]["unpaid"]["items"])
     (order,) = orders["unpaid"]["items"]
     address = (await api.post("/api/addresses", {"name": "王五", "phone": "13700000000", "province": "上海",
                                                  "city": "上海", "county": "黄浦", "detail": "2 号"}, token=token))[1]
-    pay = {"address_id": address["id"], "pay_type": "wechat", "credits": 500}
+    pay = {"address_id": address["id"], "pay_type": "wechat", **use}
     status, body = await api.post(f"/api/orders/{order['id']}/pay", pay, token=token)
     assert status == 200 and body["breakdown"]["to_pay"] == 15000, body
-    assert (await api.get("/api/wallet/credits", token=token))[1]["credits"] == 0  # held
+    assert await holds(api, token) == ({"credits": 0} if discount == "credits" else {"coupon": "locked"})
     assert (await api.post(f"/api/orders/{order['id']}/pay", pay, token=token))[1]["error"]["code"] == "order_not_payable"
 
     await wait_for(lambda: payment_of(api, token, body["payment"]), lambda p: p["status"] == "closed", timeout=10)
-    credits = (await api.get("/api/wallet/credits", token=token))[1]
-    assert credits["credits"] == 500 and [line["kind"] for line in credits["lines"]] == ["returned", "spent", "granted"]
+    assert await holds(api, token) == ({"credits": 500} if discount == "credits" else {"coupon": "unused"})
     (deposit,) = (await api.get("/api/deposits", token=token))[1]["items"]
     assert (deposit["state"], deposit["remaining"], deposit["deductions"]) == ("held", 10000, [])
     status, again = await api.get(f"/api/orders/{order['id']}", token=token)
     assert (again["status"], again["payment"]) == ("unpaid", None)
     status, paid = await api.post(f"/api/orders/{order['id']}/pay", {**pay, "pay_type": "balance"}, token=token)
     assert status == 200 and paid["order"]["status"] == "to_receive" and paid["breakdown"]["to_pay"] == 15000
+
+
+async def holds(api, token) -> dict:
+    """The buyer's credits, or the state of their one coupon."""
+    credits = (await api.get("/api/wallet/credits", token=token))[1]
+    if credits["lines"]:
+        return {"credits": credits["credits"]}
+    (coupon,) = [c for group in (await api.get("/api/my/coupons", token=token))[1].values() for c in group["items"]]
+    return {"coupon": coupon["status"]}
 
 
 async def test_a_gateway_deposit_goes_back_through_the_gateways_refund_retried_until_done(api, admin, server, fake):
