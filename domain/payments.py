@@ -17,7 +17,6 @@ from domain.ids import readable_serial
 from domain.states import PAYMENT, move
 
 PURPOSES = ("deposit", "order", "topup")
-GATEWAYS = ("wechat", "alipay")
 NOTIFY_PATH = "/api/payments/{gateway}/notify"
 RETURN_PATH = "/api/payments/alipay/return"
 

@@ -81,7 +81,7 @@ def page(title: str, *paragraphs: str, form: str = "") -> str:
 
 
 def describe(payment: dict) -> tuple[str, ...]:
-    return (f"{PURPOSE_TEXT[payment['purpose']]} · {payment['subject']}",
+    return (" · ".join(dict.fromkeys((PURPOSE_TEXT[payment["purpose"]], payment["subject"]))),
             f"金额 {payment['amount'] // 100}.{payment['amount'] % 100:02d} 元 · {payment['pay_type']}",
             f"交易号 {payment['_id']} · {PAYMENT_TEXT[payment['status']]}")
 
