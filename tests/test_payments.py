@@ -3,6 +3,7 @@ Alipay with their own key pairs — they sign every notification genuinely,
 and a fake gateway server on a local port answers the server's calls
 (create, query, refund), checking its signatures as the real ones do."""
 import asyncio
+import signal
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -303,3 +304,27 @@ async def test_alipays_return_shows_the_result_but_changes_nothing(api, server, 
     assert (await payment_of(api, token, payment))["status"] == "pending" and await balance(api, token) == 100000
     async with database(server.env["MONGODB_URL"]) as db:
         assert (await db.payments.find_one({"_id": payment["out_trade_no"]}))["effect"] == ""
+
+
+async def test_alipay_trade_closed_closes_a_pending_payment_but_not_a_paid_one(api, server, fake):
+    token, _ = await api.login(next_phone())
+    pending, paid = await topup(api, token, 700, "alipay"), await topup(api, token, 800, "alipay")
+    headers, raw = fake.alipay.notification(paid["out_trade_no"], 800, now_ms())
+    assert await notify(api, "alipay", headers, raw) == (200, "success")
+    for payment, amount in ((pending, 700), (paid, 800)):  # after a full refund Alipay says TRADE_CLOSED too
+        headers, raw = fake.alipay.notification(payment["out_trade_no"], amount, now_ms(), trade_status="TRADE_CLOSED")
+        assert await notify(api, "alipay", headers, raw) == (200, "success")
+    assert (await payment_of(api, token, pending))["status"] == "closed"
+    assert (await payment_of(api, token, paid))["status"] == "paid" and await balance(api, token) == 100800
+
+
+async def test_a_restart_does_not_skip_the_close_of_a_payment_that_expired_while_the_server_was_down(server_factory):
+    node = server_factory("payments-restart", PAYMENT_TIMEOUT_SECONDS=2)  # sandbox gateways
+    api = Api(node.url)
+    token, _ = await api.login(next_phone())
+    payment = await topup(api, token, 900, "wechat")
+    node.stop(sig=signal.SIGKILL)
+    await asyncio.sleep(2.5)
+    node.restart()
+    closed = await wait_for(lambda: payment_of(api, token, payment), lambda p: p["status"] != "pending", timeout=5)
+    assert closed["status"] == "closed"
