@@ -5,7 +5,9 @@ A lot's facts cannot change once it can no longer be edited (its session
 has gone live), so they are kept until the lot's next status change. Who
 holds a deposit covering a lot is kept too: a paid deposit stays held while
 its lots are open, until something takes it away, and whatever does so
-publishes an event every node applies here (overdue does, with `barred`).
+publishes an event every node applies here (overdue does, with `barred`;
+an order's payment that uses a deposit or sends its rest back, with
+`deposit`: the next bid reads what is left of it).
 """
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -59,6 +61,11 @@ class BidCache:
                 users.discard(event["user"])
             for known in self.lots.values():
                 known.covered.discard(event["user"])
+        elif kind == "deposit":  # used or refunded by a payment: whether it still covers is read again
+            if event["kind"] == "auction":
+                self.session_covered.get(event["auction"], set()).discard(event["user"])
+            elif event["lot"] in self.lots:
+                self.lots[event["lot"]].covered.discard(event["user"])
 
     async def known_lot(self, db, lot_id: str, lot: dict | None = None) -> KnownLot:
         """What a bid on the lot needs to know; `lot` is its document if the

@@ -31,15 +31,23 @@ def scope_key(user_id: str, auction_id: str, lot_id: str = "") -> str:
     return f"{user_id}:lot:{lot_id}" if lot_id else f"{user_id}:auction:{auction_id}"
 
 
+def deposit_event(doc: dict) -> dict:
+    """Announced when an order's payment uses a deposit or sends its rest back:
+    every node forgets that it covers its lot or session (domain/bid_cache.py)."""
+    return {"type": "deposit", "deposit": doc["_id"], "user": doc["user_id"], "auction": doc["auction_id"],
+            "lot": doc["lot_id"], "kind": doc["kind"], "state": doc["state"], "remaining": doc["remaining"]}
+
+
 async def covering_deposit(db, user_id: str, lot: dict) -> dict | None:
-    """The user's paid, still held deposit that lets them bid on `lot`: a lot
-    deposit for it or a session deposit for its session (the earliest paid,
-    so a deposit paid after the close never replaces the one that was bid on)."""
+    """The user's paid deposit that lets them bid on `lot`: a lot deposit for
+    it or a session deposit for its session, held (or held by a payment under
+    way) with something left of it (the earliest paid, so a deposit paid after
+    the close never replaces the one that was bid on)."""
     keys = [scope_key(user_id, lot["auction_id"], lot["_id"]), scope_key(user_id, lot["auction_id"])]
     # One equality read per key, the rest checked here: the embedded store uses
     # no index for `$in` (but on _id), may pick a less selective one, scans to sort.
     found = await asyncio.gather(*(db.deposits.find_one({"scope": key}) for key in keys))
-    held = [d for d in found if d and d["status"] == "paid" and d["state"] == "held"]
+    held = [d for d in found if d and d["status"] == "paid" and d["state"] in ("held", "using") and d["remaining"]]
     return min(held, key=lambda d: d["paid_at"], default=None)
 
 
@@ -91,8 +99,8 @@ async def create(db, user: dict, auction_id: str, lot_id: str, pay_type: str, no
         "_id": deposit_id, "user_id": user["_id"], "kind": "lot" if lot else "auction",
         "auction_id": auction_id, "lot_id": lot_id or "", "amount": amount, "remaining": amount,
         "scope": key if pay_type == "balance" else f"{key}#{deposit_id}", "scope_key": key,
-        "status": "unpaid", "pay_type": pay_type, "state": "", "forfeit_order": "", "created_at": now, "paid_at": 0,
-        "paddle": await paddles.paddle_for(db, auction_id, user["_id"]), "offer_id": "",
+        "status": "unpaid", "pay_type": pay_type, "state": "", "forfeit_order": "", "use_payment": "",
+        "created_at": now, "paid_at": 0, "paddle": await paddles.paddle_for(db, auction_id, user["_id"]), "offer_id": "",
     }
     if pay_type in GATEWAYS:
         return await _insert(db, doc, now)

@@ -45,3 +45,5 @@ class Deps:
     bid_cache: BidCache = field(default_factory=BidCache)
     bid_limits: Limiter = field(default_factory=lambda: Limiter(10, 20))  # per user
     observer: BidObserver = field(default_factory=Unobserved)
+    # The payment gateways that take payments here, by pay_type (server/gateways/).
+    gateways: dict = field(default_factory=dict)

@@ -98,3 +98,9 @@ class AmountMismatch(DomainError):
 class Unavailable(DomainError):
     """The store cannot be reached: nothing was done (a Gavel addition to the codes, HTTP 503)."""
     code = "unavailable"
+
+
+class GatewayUnavailable(DomainError):
+    """A payment gateway did not answer, or refused: nothing is known to have
+    happened, so the same request may be tried again later."""
+    code = "gateway_unavailable"

@@ -34,7 +34,7 @@ async def create(db, events, auction_id: str, fields: dict, now: int) -> dict:
     check_prices(fields)
     doc = {
         "_id": new_id(), "cover": "", "images": [], "specs": [], "increment": 10000,
-        "estimate_low": 0, "estimate_high": 0, "reserve_price": 0, "deposit": 10000,
+        "estimate_low": 0, "estimate_high": 0, "reserve_price": 0, "deposit": 10000, "max_credit": 0,
         **fields,
         "auction_id": auction_id, "status": auction["status"], "price": 0, "leader": "",
         "leader_name": "", "bid_count": 0, "look_count": 0, "seq": 0, "deal_price": 0,

@@ -3,15 +3,20 @@
 One order per lot and round, guarded by a unique `lot_key` (`{lot_id}:{round}`):
 round 1 is the close, round 2, 3, … are second-chance offers to runners-up
 (overdue.py). The payment-breakdown fields are there from the start, at 0 or
-"", for the payment of an order (spec/domain.md, "Payment of an order").
+"", for the payment of an order (spec/domain.md, "Payment of an order";
+checkout.py pays it).
 """
 from pymongo.errors import DuplicateKeyError
 
-from domain import audit, bidding, deposits
+from domain import audit, bidding, credits, deposits
 from domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from domain.ids import new_id, readable_serial
 from domain.rules import Rules
 from domain.states import BID, ORDER, ORDER_TEXT, move
+
+
+# What the payment of an order adds (checkout.py): the payment under way, and the rest of the breakdown.
+UNPAID = {"payment": "", "coupon_id": "", "credits_used": 0, "credits_amount": 0, "deposit_refund": 0, "earn": ""}
 
 
 def order_event(order: dict) -> dict:
@@ -59,6 +64,7 @@ async def _create(db, lot: dict, key: str, rules: Rules) -> dict:
         "price": lot["deal_price"], "status": "unpaid", "deadline": lot["awarded_at"] + rules.pay_ms,
         "created_at": lot["awarded_at"], "coupon_amount": 0, "deposit_used": 0, "paid_amount": 0,
         "pay_type": "", "paid_at": 0, "address": "", "overdue_at": 0, "forfeit": "", "received_at": 0,
+        **UNPAID,
     }
     while True:
         order["order_no"] = readable_serial(lot["awarded_at"])
@@ -81,16 +87,18 @@ async def get_for(db, user: dict, order_id: str) -> dict:
     return order
 
 
-async def receive(db, user: dict, order_id: str, now: int) -> dict:
-    """The buyer confirms receipt: `to_receive` → `completed`."""
+async def receive(db, user: dict, order_id: str, now: int, rules: Rules = Rules()) -> dict:
+    """The buyer confirms receipt: `to_receive` → `completed`, and the order
+    earns its credits (`earn: "pending"` until they are in the credits ledger)."""
     order = await get_for(db, user, order_id)
     if order["user_id"] != user["_id"]:
         raise Forbidden("only the buyer confirms receipt")
-    done = await move(db.orders, ORDER, {"_id": order_id}, "completed", set={"received_at": now})
+    done = await move(db.orders, ORDER, {"_id": order_id}, "completed", set={"received_at": now, "earn": "pending"})
     if not done:
         raise Conflict(f"an order can be received only while 待收货, not {ORDER_TEXT[order['status']]}")
     await audit.record(db, order_id, "completed", now, actor=user["_id"])
-    return done
+    await credits.earn_for_order(db, order_id, rules.credits_per_yuan, now)
+    return await db.orders.find_one({"_id": order_id})
 
 
 def check_status(status: str) -> None:

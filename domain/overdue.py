@@ -17,8 +17,10 @@ from domain.states import BID, DEPOSIT_MONEY, ORDER, move
 
 
 async def expire(db, events, order_id: str, now: int, rules: Rules) -> dict | None:
-    """Make an unpaid order overdue if its deadline has passed, or finish doing so."""
-    order = await move(db.orders, ORDER, {"_id": order_id, "deadline": {"$lte": now}}, "overdue",
+    """Make an unpaid order overdue if its deadline has passed, or finish doing
+    so. An order a payment is under way for waits for it (checkout.py): paid,
+    or closed, which publishes the order again and re-arms this."""
+    order = await move(db.orders, ORDER, {"_id": order_id, "deadline": {"$lte": now}, "payment": ""}, "overdue",
                        set={"overdue_at": now, "forfeit": "pending"})
     if order:
         await events.publish(orders.order_event(order))
@@ -29,26 +31,28 @@ async def expire(db, events, order_id: str, now: int, rules: Rules) -> dict | No
     if order["bid_id"]:
         await move(db.bids, BID, {"_id": order["bid_id"]}, "overdue")
     await lots.move(db, events, order["lot_id"], "overdue", at, expect={"round": order["round"]})
-    if order["deposit_id"]:
-        await forfeit(db, order["deposit_id"], order, at)
+    waiting = order["deposit_id"] and not await forfeit(db, order["deposit_id"], order, at)
     await db.users.update_one({"_id": order["user_id"]}, {"$max": {"banned_until": at + rules.ban_ms}})
     # Sockets read their user once, at login, and nodes remember whose deposit covers a lot: tell them.
     await events.publish({"type": "barred", "user": order["user_id"], "until": at + rules.ban_ms})
     await closing.recount_deals(db, order["auction_id"])
     await audit.record(db, order_id, "overdue", at, key=f"overdue:{order_id}", deposit_id=order["deposit_id"])
+    if waiting:
+        return order  # `forfeit` stays pending: the sweep forfeits the deposit once its payment lets it go
     return await db.orders.find_one_and_update({"_id": order_id, "forfeit": "pending"},
                                                {"$set": {"forfeit": "done"}}, return_document=True) or order
 
 
-async def forfeit(db, deposit_id: str, order: dict, now: int) -> None:
+async def forfeit(db, deposit_id: str, order: dict, now: int) -> bool:
     """Keep what remains of the deposit backing an overdue order. The deposit
     is claimed for this order first (`forfeiting`), so a session deposit
-    backing two overdue orders is deducted once, by the first."""
+    backing two overdue orders is deducted once, by the first. False while a
+    payment of another order holds the deposit (`using`): not yet."""
     dep = await move(db.deposits, DEPOSIT_MONEY, {"_id": deposit_id, "status": "paid"}, "forfeiting",
                      set={"forfeit_order": order["_id"]})
     dep = dep or await db.deposits.find_one({"_id": deposit_id, "state": "forfeiting", "forfeit_order": order["_id"]})
-    if not dep:
-        return  # refunded, used, or forfeited by another order
+    if not dep:  # refunded, used, or forfeited by another order; or held by a payment for now
+        return not await db.deposits.find_one({"_id": deposit_id, "state": "using"}, {"_id": 1})
     try:
         await db.deposit_deductions.insert_one({
             "_id": f"overdue:{order['_id']}", "deposit_id": deposit_id, "order_id": order["_id"],
@@ -56,6 +60,7 @@ async def forfeit(db, deposit_id: str, order: dict, now: int) -> None:
     except DuplicateKeyError:
         pass  # recorded before the interruption
     await move(db.deposits, DEPOSIT_MONEY, {"_id": deposit_id}, "forfeited", set={"remaining": 0, "forfeited_at": now})
+    return True
 
 
 async def finish_interrupted(db, events, now: int, rules: Rules) -> None:

@@ -4,7 +4,8 @@ the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/timers.py)."""
 import logging
 
-from domain import auctions, bidding, closing, coupons, deposits, offers, overdue, refunds, timeline
+from domain import (auctions, bidding, closing, coupons, credits, deposits, offers, overdue, refunds, settlement,
+                    timeline)
 from domain.rules import Rules
 
 log = logging.getLogger("gavel.recovery")
@@ -27,12 +28,14 @@ async def _guarded(step, what: str) -> None:
         log.exception("recovery: %s failed", what)
 
 
-async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0) -> None:
+async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0, gateways: dict | None = None) -> None:
     """Every step on its own, so that one that fails does not keep the others
     from running. With `bids_since`, only lots bid on since then are checked
     for a bid missing from the history: the first sweep checks them all, the
     next ones what was bid on since the one before (a sweep of a thousand
-    idle lots would otherwise cost the store a thousand reads a minute)."""
+    idle lots would otherwise cost the store a thousand reads a minute).
+    `gateways`: what asks about expiring payments and pays gateway refunds
+    (without them those wait for a sweep that has them)."""
     await _guarded(deposits.recover_claims(db, now), "finishing deposit payments")
     await _each(db.auctions.find({"deleted_at": {"$gt": 0}, "settle": {"$exists": False}}, {"deleted_at": 1}),
                 lambda a: auctions.delete_lots_of(db, a["_id"], a["deleted_at"]), "hiding a withdrawn session's lots")
@@ -55,7 +58,11 @@ async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0) -> None
     await _guarded(refunds.pay_lots(db, {}, now), "paying the refunds of closed lots")
     await _guarded(refunds.pay_claimed(db, {}, now), "paying claimed refunds")
     await _guarded(refunds.refund_withdrawn(db, now), "refunding withdrawn deposits")
+    # Payments before overdue orders: a payment may hold a deposit.
+    await _guarded(settlement.recover(db, events, gateways or {}, now), "finishing payments")
     await _guarded(overdue.finish_interrupted(db, events, now, rules), "finishing overdue orders")
+    await _each(db.orders.find({"earn": "pending"}, {"_id": 1}),
+                lambda o: credits.earn_for_order(db, o["_id"], rules.credits_per_yuan, now), "earning credits")
     await _guarded(offers.finish_interrupted(db, events, now, rules), "finishing offers")
     await _guarded(coupons.recover_claims(db, now), "finishing coupon claims")
     await _guarded(coupons.follow_sessions(db, rules), "following coupons' sessions")

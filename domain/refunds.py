@@ -9,10 +9,12 @@ balance-paid deposit (key `refund:{deposit_id}`, one batch of lines per
 user), one refund record per deposit (`deposit_refunds._id` = the deposit
 id; its serial is the deposit's with an R), the deposits `refunded`, and
 last the lots `settle: "done"`. A balance refund is `done` when its record
-is written; a gateway refund's record is `pending` until the gateway
-confirms, which in the sandbox (until the payments issue wires the
-gateways) is at once. Paying out again (a retry, the recovery sweep,
-another node) changes nothing.
+is written; a gateway refund's record is `pending` until the gateway's
+refund call says it is done (`settle_gateway`, run after the refunds that
+make them and by every recovery sweep, so retried until done; in the
+sandbox the gateway answers "done" at once). A late payment's refund
+(a payment closed before the buyer paid: payments.py) goes the same way.
+Paying out again (a retry, the recovery sweep, another node) changes nothing.
 
 Batching matters at the end of a session, when a thousand lots close at
 once: their refunds are paid out together, a few writes per user and one
@@ -24,11 +26,13 @@ import logging
 from pymongo.errors import BulkWriteError
 
 from domain import wallet
-from domain.states import DEPOSIT_MONEY, REFUND, move, move_many
+from domain.errors import GatewayUnavailable
+from domain.states import DEPOSIT_MONEY, PAYMENT_REFUND, REFUND, move, move_many
 
 log = logging.getLogger("gavel.refunds")
 BATCH = 2000  # claimed deposits per round (bounds the size of `$in` lists)
 LOT_BATCH = 250  # closed lots per round
+LEASE_MS = 60_000  # a gateway refund being asked about is left to its asker this long
 
 
 async def claim(db, query: dict, now: int) -> None:
@@ -36,12 +40,13 @@ async def claim(db, query: dict, now: int) -> None:
     ids = [d["_id"] async for d in db.deposits.find({**query, "status": "paid", "state": "held"}, {"_id": 1})]
     # By id: the embedded store filters other update_many queries without their index.
     if ids:
-        await move_many(db.deposits, DEPOSIT_MONEY, {"_id": {"$in": ids}}, "refunding", set={"refund_claimed_at": now})
+        await move_many(db.deposits, DEPOSIT_MONEY, {"_id": {"$in": ids}}, "refunding", "held",
+                        set={"refund_claimed_at": now})
 
 
 async def refund(db, deposit_id: str, now: int) -> None:
     """Refund what is left of one held deposit, or finish its refund."""
-    await move(db.deposits, DEPOSIT_MONEY, {"_id": deposit_id, "status": "paid"}, "refunding",
+    await move(db.deposits, DEPOSIT_MONEY, {"_id": deposit_id, "status": "paid"}, "refunding", "held",
                set={"refund_claimed_at": now})
     await pay_claimed(db, {"_id": deposit_id}, now)
 
@@ -83,6 +88,12 @@ def serial(deposit: dict) -> str:
     return "R" + deposit["uid"][1:]
 
 
+def trade_no(deposit: dict) -> str:
+    """The trade number a gateway deposit was paid under (settlement.start_deposit):
+    its serial, P for D (24 hex digits would not do as a payment's _id)."""
+    return "P" + deposit["uid"][1:]
+
+
 async def _pay(db, refundable: list[dict], now: int) -> int:
     by_user: dict[str, list[dict]] = {}
     for dep in refundable:
@@ -97,16 +108,14 @@ async def _pay(db, refundable: list[dict], now: int) -> int:
     records = [{"_id": d["_id"], "uid": serial(d), "deposit_id": d["_id"], "user_id": d["user_id"],
                 "amount": d["remaining"], "pay_type": d["pay_type"],
                 "status": "done" if d["pay_type"] == "balance" else "pending",
-                "created_at": now, "done_at": now if d["pay_type"] == "balance" else 0} for d in paid if d["remaining"]]
+                "created_at": now, "done_at": now if d["pay_type"] == "balance" else 0, "try_at": 0}
+               for d in paid if d["remaining"]]
     if records:
         try:
             await db.deposit_refunds.insert_many(records, ordered=False)
         except BulkWriteError as exc:
             if any(e["code"] != 11000 for e in exc.details["writeErrors"]):
                 raise  # 11000: written before an interruption
-    gateway = [r["_id"] for r in records if r["status"] == "pending"]
-    if gateway:  # sandboxed gateways confirm refunds at once
-        await move_many(db.deposit_refunds, REFUND, {"_id": {"$in": gateway}}, "done", set={"done_at": now})
     await move_many(db.deposits, DEPOSIT_MONEY, {"_id": {"$in": [d["_id"] for d in paid]}}, "refunded",
                     set={"remaining": 0, "refunded_at": now})
     for record in records:
@@ -125,3 +134,47 @@ async def refund_withdrawn(db, now: int) -> None:
         async for doc in db[name].find({"deleted_at": {"$gt": 0}, "settle": {"$exists": False}}, {"_id": 1}):
             await refund_all(db, {field: doc["_id"], "kind": kind}, now)
             await db[name].update_one({"_id": doc["_id"]}, {"$set": {"settle": "done"}})
+
+
+async def settle_gateway(db, gateways: dict, now: int) -> int:
+    """Ask the gateways to pay the pending refunds — deposits paid through
+    them, late payments — each leased while it is asked about so that nodes
+    do not ask together; `pending → done` when the gateway says so, else
+    left for the next run (after a close, a notification, every recovery
+    sweep). The same refund number each time: asking again is the same
+    refund. Returns how many are done."""
+    done = 0
+    async for record in db.deposit_refunds.find({"status": "pending", "try_at": {"$lte": now}}, {"_id": 1}):
+        record = await _lease(db.deposit_refunds, {"_id": record["_id"], "status": "pending"}, now)
+        deposit = record and await db.deposits.find_one({"_id": record["deposit_id"]})
+        if deposit and await _ask(gateways, deposit["pay_type"], trade_no(deposit), record["uid"], record["amount"],
+                                  deposit["amount"]):
+            done += bool(await move(db.deposit_refunds, REFUND, {"_id": record["_id"]}, "done", set={"done_at": now}))
+        elif record:
+            await db.deposit_refunds.update_one({"_id": record["_id"], "status": "pending"}, {"$set": {"try_at": 0}})
+    async for payment in db.payments.find({"refund_status": "pending", "try_at": {"$lte": now}}, {"_id": 1}):
+        payment = await _lease(db.payments, {"_id": payment["_id"], "refund_status": "pending"}, now)
+        if payment and await _ask(gateways, payment["pay_type"], payment["_id"], "R" + payment["_id"],
+                                  payment["amount"], payment["amount"]):
+            done += bool(await move(db.payments, PAYMENT_REFUND, {"_id": payment["_id"]}, "done",
+                                    set={"refund_done_at": now}))
+        elif payment:
+            await db.payments.update_one({"_id": payment["_id"], "refund_status": "pending"}, {"$set": {"try_at": 0}})
+    return done
+
+
+async def _lease(collection, query: dict, now: int) -> dict | None:
+    return await collection.find_one_and_update({**query, "try_at": {"$lte": now}}, {"$set": {"try_at": now + LEASE_MS}},
+                                                return_document=True)
+
+
+async def _ask(gateways: dict, pay_type: str, out_trade_no: str, refund_no: str, amount: int, total: int) -> bool:
+    gateway = gateways.get(pay_type)
+    if gateway is None:
+        log.error("refund %s waits: %s is not configured", refund_no, pay_type)
+        return False
+    try:
+        return await gateway.refund(out_trade_no, refund_no, amount, total) == "done"
+    except GatewayUnavailable as exc:
+        log.warning("refund %s not confirmed yet (%s); trying again later", refund_no, exc)
+        return False

@@ -9,6 +9,9 @@ class Rules(NamedTuple):
     pay_seconds: int = 86400        # a winner's time to pay
     ban_days: float = 30            # how long a winner who let a lot go overdue may not bid
     offer_seconds: int = 86400      # a runner-up's time to accept a second-chance offer
+    payment_timeout_seconds: int = 900  # a pending gateway payment is closed after
+    credit_to_money: int = 10       # credits worth one yuan at checkout
+    credits_per_yuan: int = 1       # credits earned per yuan paid, when an order completes
     coupon_expire_seconds: int = 86400  # a session's coupons last this long after the session ends
 
     @property
@@ -18,6 +21,10 @@ class Rules(NamedTuple):
     @property
     def offer_ms(self) -> int:
         return self.offer_seconds * 1000
+
+    @property
+    def payment_timeout_ms(self) -> int:
+        return self.payment_timeout_seconds * 1000
 
     @property
     def ban_ms(self) -> int:

@@ -19,12 +19,12 @@ LOT_TEXT = {
     "sold": "成交", "unsold": "流拍", "overdue": "逾期未支付",
 }
 BID_TEXT = {"bidding": "竞价", "won": "成交", "overdue": "逾期未付款", "void": "已撤销"}
-DEPOSIT_TEXT = {"unpaid": "未支付", "paid": "支付成功"}
+DEPOSIT_TEXT = {"unpaid": "未支付", "paid": "支付成功", "closed": "已关闭"}  # closed: its gateway payment timed out
 DEPOSIT_KIND_TEXT = {"lot": "单品保证金", "auction": "全场保证金"}
 # What became of a paid deposit's money (an unpaid one has state "").
 DEPOSIT_STATE_TEXT = {
     "held": "冻结中", "refunding": "退款中", "refunded": "已退还", "forfeiting": "扣除中",
-    "forfeited": "已扣除",
+    "forfeited": "已扣除", "using": "支付中", "used": "已抵扣",
 }
 REFUND_TEXT = {"pending": "待退款", "done": "退款成功"}
 DEDUCTION_TEXT = {"overdue": "逾期扣款", "payment": "支付抵扣"}
@@ -33,6 +33,8 @@ OFFER_TEXT = {"pending": "待确认", "accepted": "已接受", "declined": "已�
 COUPON_TEXT = {"pending": "未开始", "claiming": "领取中", "ended": "已结束"}
 # `pending`: a claim stored but not yet counted (domain/coupons.py); `locked`: held by a pending payment.
 USER_COUPON_TEXT = {"unused": "未使用", "used": "已使用", "expired": "已过期", "pending": "领取中", "locked": "锁定中"}
+PAYMENT_TEXT = {"pending": "待支付", "paid": "已支付", "closed": "已关闭", "refunded": "已退款"}
+CREDIT_KIND_TEXT = {"earned": "订单奖励", "spent": "抵扣", "returned": "退回", "granted": "运营调整"}
 
 LOT_OPEN = ("scheduled", "preview", "live", "paused")
 
@@ -101,10 +103,14 @@ ORDER = Machine("order", ORDER_TEXT, {
     "completed": ("to_receive",),
     "overdue": ("unpaid",),
 })
-DEPOSIT = Machine("deposit", DEPOSIT_TEXT, {"paid": ("unpaid",)})
+DEPOSIT = Machine("deposit", DEPOSIT_TEXT, {"paid": ("unpaid",), "closed": ("unpaid",)})
+# `using`: claimed by an order's payment under way (checkout.py); it ends `used`
+# (nothing left), back `held` (the rest kept, or the payment closed) or `refunding` (the rest).
 DEPOSIT_MONEY = Machine("deposit money", DEPOSIT_STATE_TEXT, {
-    "held": ("",),
-    "refunding": ("held",),
+    "held": ("", "using"),
+    "using": ("held",),
+    "used": ("using",),
+    "refunding": ("held", "using"),
     "refunded": ("held", "refunding"),
     "forfeiting": ("held",),
     "forfeited": ("forfeiting",),
@@ -125,8 +131,17 @@ USER_COUPON = Machine("user coupon", USER_COUPON_TEXT, {
     "used": ("locked",),
     "expired": ("unused",),
 })
+# A payment (payments.py): `refunded` is a late notification's money, sent back
+# (a closed payment the buyer paid anyway); its refund is `refund_status`.
+PAYMENT = Machine("payment", PAYMENT_TEXT, {
+    "paid": ("pending",),
+    "closed": ("pending",),
+    "refunded": ("closed",),
+})
+PAYMENT_REFUND = Machine("payment refund", REFUND_TEXT, {"done": ("pending",)}, field="refund_status")
 
-MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND, OFFER, COUPON, USER_COUPON)
+MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND, OFFER, COUPON, USER_COUPON, PAYMENT,
+            PAYMENT_REFUND)
 
 
 async def move(collection, machine: Machine, query: dict, to: str, frm: str | Iterable[str] | None = None, *,

@@ -17,7 +17,8 @@ from domain.states import LOT_OPEN
 class Timer(NamedTuple):
     job_id: str
     at: int          # epoch ms
-    action: str      # "advance" (a session), "close" (a lot), "overdue" (an order), "offer", "coupon", "coupon-expiry"
+    action: str      # "advance" (a session), "close" (a lot), "overdue" (an order), "offer", "coupon",
+                     # "coupon-expiry", "close_payment"
     target: str
 
 
@@ -53,6 +54,14 @@ def offer_timer(offer: dict) -> Timer | None:
     if offer["status"] != "pending":
         return None
     return Timer(f"offer:{offer['_id']}", offer["deadline"], "offer", offer["_id"])
+
+
+def payment_timer(payment: dict) -> Timer | None:
+    """A pending gateway payment closes at its expiry (one from the balance
+    is finished by its own request, or by the recovery sweep)."""
+    if payment["status"] != "pending" or payment["pay_type"] == "balance":
+        return None
+    return Timer(f"close-payment:{payment['_id']}", payment["expires_at"], "close_payment", payment["_id"])
 
 
 def coupon_timers(coupon: dict) -> list[Timer]:

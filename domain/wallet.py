@@ -29,25 +29,34 @@ async def append(db, user_id: str, kind: str, amount: int, key: str, now: int, r
     below zero. Returns the line, the existing one if `key` was applied before.
     """
     assert kind in KINDS and isinstance(amount, int)
+    return await append_line(db.ledger, "balance_after", user_id, kind, amount, key, now, ref,
+                             lambda held: InsufficientBalance(f"balance {held} is less than {-amount}", balance=held))
+
+
+async def append_line(lines, total: str, user_id: str, kind: str, amount: int, key: str, now: int, ref: str,
+                      short) -> dict:
+    """The append every keyed ledger shares (money here, credits in credits.py):
+    line n+1 for exactly one writer, once per `key`, never below zero (`short(held)`
+    is raised then). `total` names the running total each line carries."""
     while True:
-        last = await last_line(db, user_id)
+        last = await lines.find_one({"user_id": user_id}, sort=[("seq", -1)])
         seq = last["seq"] + 1 if last else 1
-        after = (last["balance_after"] if last else 0) + amount
+        after = (last[total] if last else 0) + amount
         line = {
             "_id": f"{user_id}:{seq}", "user_id": user_id, "seq": seq, "kind": kind,
-            "amount": amount, "balance_after": after, "key": key, "ref": ref,
+            "amount": amount, total: after, "key": key, "ref": ref,
             "created_at": now,
         }
         if after < 0:
-            done = await db.ledger.find_one({"user_id": user_id, "key": key})
+            done = await lines.find_one({"user_id": user_id, "key": key})
             if done:
                 return done
-            raise InsufficientBalance(f"balance {after - amount} is less than {-amount}", balance=after - amount)
+            raise short(after - amount)
         try:
-            await db.ledger.insert_one(line)
+            await lines.insert_one(line)
             return line
         except DuplicateKeyError:
-            done = await db.ledger.find_one({"user_id": user_id, "key": key})
+            done = await lines.find_one({"user_id": user_id, "key": key})
             if done:
                 return done
             # Another writer took line `seq` first: read the new tail and try again.

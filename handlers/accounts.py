@@ -1,9 +1,10 @@
 """Login by phone code, the caller's account and ledger."""
 import logging
 
-from domain import accounts, wallet
+from domain import accounts, credits, settlement, wallet
 from handlers import render, schemas
 from handlers.base import BaseHandler
+from handlers.payments import base_url
 
 log = logging.getLogger("gavel.sms")
 
@@ -46,3 +47,23 @@ class LedgerHandler(BaseHandler):
         else:
             balance = await wallet.balance(self.db, user["_id"])
         self.send({"balance": balance, "items": render.each(lines, render.ledger_line)})
+
+
+class TopupHandler(BaseHandler):
+    bodies = {"post": schemas.TopupRequest}
+
+    async def post(self):
+        """Top up the balance through a gateway: a `payment`, credited when the gateway says it is paid."""
+        user = self.require_user()
+        req = self.parse(schemas.TopupRequest)
+        payment = await settlement.start_topup(self.ctx.deps, user, req.amount, req.pay_type, base_url(self), self.now())
+        self.send({"payment": render.payment(payment)}, 201)
+
+
+class CreditsHandler(BaseHandler):
+    async def get(self):
+        """The caller's credits (积分) and their ledger, newest first."""
+        user = self.require_user()
+        lines = await credits.lines(self.db, user["_id"], self.query_int("limit", 50, 1, 200))
+        held = lines[0]["credits_after"] if lines else 0  # the page's own newest line, as the ledger's
+        self.send({"credits": held, "lines": render.each(lines, render.credit_line)})

@@ -2,7 +2,7 @@
 import os
 import secrets
 
-from domain import audit, auctions, lots
+from domain import audit, auctions, credits, lots
 from domain.clock import to_iso
 from domain.errors import InvalidRequest, TooLarge
 from handlers import render, schemas
@@ -110,3 +110,14 @@ class AuditHandler(BaseHandler):
             raise InvalidRequest("target is required")
         items = await audit.trail(self.db, target)
         self.send({"items": [{**{k: v for k, v in e.items() if k != "_id"}, "at": to_iso(e["at"])} for e in items]})
+
+
+class AdminCreditsHandler(BaseHandler):
+    bodies = {"post": schemas.CreditGrant}
+
+    async def post(self, user_id):
+        """Grant a user credits, or take some (negative), with a reason; audited."""
+        operator = self.require_operator()
+        req = self.parse(schemas.CreditGrant)
+        line = await credits.grant(self.db, operator["_id"], user_id, req.amount, req.reason, self.now())
+        self.send({"user_id": user_id, "line": render.credit_line(line), "credits": line["credits_after"]}, 201)

@@ -1,8 +1,9 @@
 """Deposits (保证金): pay one from the balance or through a gateway, list
 mine; operators list everyone's."""
-from domain import deposits
+from domain import deposits, settlement
 from handlers import render, schemas
 from handlers.base import BaseHandler
+from handlers.payments import base_url
 
 
 class DepositsHandler(BaseHandler):
@@ -18,11 +19,12 @@ class DepositsHandler(BaseHandler):
         balance at once, or `unpaid` with a gateway `payment` to complete."""
         user = self.require_user()
         req = self.parse(schemas.DepositRequest)
-        doc = await deposits.create(self.db, user, req.auction_id, req.lot_id or "", req.pay_type, self.now())
+        doc, payment = await settlement.start_deposit(self.ctx.deps, user, req.auction_id, req.lot_id or "",
+                                                      req.pay_type, base_url(self), self.now())
         (doc,) = await deposits.with_history(self.db, [doc])
         body = {"deposit": render.deposit(doc)}
-        if doc["pay_type"] != "balance":
-            body["payment"] = render.deposit_payment(doc)
+        if payment:
+            body["payment"] = render.payment(payment)
         self.send(body, 201)
 
 

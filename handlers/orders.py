@@ -1,8 +1,10 @@
 """Orders (订单): the buyer's, grouped by status as the seeds' order page
-shows them, and receipt; the operators' list; second-chance offers."""
-from domain import offers, orders
-from handlers import render
+shows them, checkout and payment, and receipt; the operators' list;
+second-chance offers."""
+from domain import checkout, offers, orders
+from handlers import render, schemas
 from handlers.base import BaseHandler
+from handlers.payments import base_url
 
 
 class OrdersHandler(BaseHandler):
@@ -24,7 +26,29 @@ class ReceiveHandler(BaseHandler):
     async def post(self, order_id):
         """The buyer confirms receipt: to_receive → completed."""
         user = self.require_user()
-        self.send(render.order(await orders.receive(self.db, user, order_id, self.now())))
+        self.send(render.order(await orders.receive(self.db, user, order_id, self.now(), self.ctx.deps.rules)))
+
+
+class CheckoutHandler(BaseHandler):
+    async def get(self, order_id):
+        """What the pay page needs: lot, price, deposit, coupons, credits, balance, addresses, deadline."""
+        user = self.require_user()
+        self.send(render.checkout(await checkout.view(self.ctx.deps, user, order_id, self.now())))
+
+
+class PayHandler(BaseHandler):
+    bodies = {"post": schemas.PayRequest}
+
+    async def post(self, order_id):
+        """Pay an order: from the balance at once, or a gateway `payment` to complete."""
+        user = self.require_user()
+        req = self.parse(schemas.PayRequest)
+        order, breakdown, payment = await checkout.pay(self.ctx.deps, user, order_id, req.address_id, req.pay_type,
+                                                       self.now(), base_url(self), req.coupon_id or "", req.credits)
+        body = {"order": render.order(order), "breakdown": render.breakdown(breakdown)}
+        if payment["pay_type"] != "balance":
+            body["payment"] = render.payment(payment)
+        self.send(body)
 
 
 class AdminOrdersHandler(BaseHandler):

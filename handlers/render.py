@@ -6,8 +6,9 @@ from domain.bidding import reserve_met
 from domain.clock import to_iso
 from domain.coupon_value import KIND_TEXT, SCOPE_TEXT
 from domain.lots import next_min
-from domain.states import (AUCTION_TEXT, BID_TEXT, COUPON_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
-                           DEPOSIT_TEXT, LOT_TEXT, OFFER_TEXT, ORDER_TEXT, REFUND_TEXT, USER_COUPON_TEXT)
+from domain.states import (AUCTION_TEXT, BID_TEXT, COUPON_TEXT, CREDIT_KIND_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT,
+                           DEPOSIT_STATE_TEXT, DEPOSIT_TEXT, LOT_TEXT, OFFER_TEXT, ORDER_TEXT, PAYMENT_TEXT, REFUND_TEXT,
+                           USER_COUPON_TEXT)
 
 log = logging.getLogger("gavel.render")
 
@@ -62,6 +63,7 @@ def lot(doc: dict, **extra) -> dict:
         "price": doc["price"], "next_min": next_min(doc), "leader": doc["leader_name"],
         "bid_count": doc["bid_count"], "look_count": doc["look_count"],
         "end_at": to_iso(doc["end_at"]), "seq": doc["seq"], "deal_price": doc["deal_price"],
+        "max_credit": doc["max_credit"],
         **extra,
     }
 
@@ -93,10 +95,17 @@ def deposit(doc: dict) -> dict:
     }
 
 
-def deposit_payment(doc: dict) -> dict:
-    """The gateway payment that completes an unpaid deposit (its serial is the trade number)."""
-    return {"out_trade_no": doc["uid"], "purpose": "deposit", "amount": doc["amount"],
-            "status": "paid" if doc["status"] == "paid" else "pending", "pay_type": doc["pay_type"]}
+def payment(doc: dict) -> dict:
+    """A payment (spec/api.md): with how to pay it while pending (`pay_url`,
+    `code_url` or the mini-program's `pay_params`, as the gateway gave them)."""
+    return {
+        "out_trade_no": doc["_id"], "purpose": doc["purpose"], "amount": doc["amount"], "status": doc["status"],
+        "status_text": PAYMENT_TEXT[doc["status"]], "pay_type": doc["pay_type"],
+        **({f"{doc['purpose']}_id": doc["ref"]} if doc["ref"] else {}),  # order_id or deposit_id
+        "created_at": to_iso(doc["created_at"]), "expires_at": to_iso(doc["expires_at"]),
+        "paid_at": to_iso(doc["paid_at"]), "refund_status": doc["refund_status"] or None,
+        **(doc["pay"] if doc["status"] == "pending" else {}),
+    }
 
 
 def order(doc: dict) -> dict:
@@ -104,10 +113,48 @@ def order(doc: dict) -> dict:
         "id": doc["_id"], "order_no": doc["order_no"], "status": doc["status"],
         "status_text": ORDER_TEXT[doc["status"]], "lot_id": doc["lot_id"], "auction_id": doc["auction_id"],
         "title": doc["title"], "cover": doc["cover"], "price": doc["price"], "deadline": to_iso(doc["deadline"]),
-        "address": doc["address"] or None, "coupon_amount": doc["coupon_amount"],
-        "deposit_used": doc["deposit_used"], "paid_amount": doc["paid_amount"], "pay_type": doc["pay_type"],
+        "address": doc["address"] or None, "coupon_amount": doc["coupon_amount"], "coupon_id": doc["coupon_id"] or None,
+        "credits_used": doc["credits_used"], "credits_amount": doc["credits_amount"],
+        "deposit_used": doc["deposit_used"], "deposit_refund": doc["deposit_refund"],
+        "paid_amount": doc["paid_amount"], "pay_type": doc["pay_type"],
         "paid_at": to_iso(doc["paid_at"]), "created_at": to_iso(doc["created_at"]),
-        "round": doc["round"], "deposit_id": doc["deposit_id"],
+        "round": doc["round"], "deposit_id": doc["deposit_id"], "payment": doc["payment"] or None,
+    }
+
+
+def breakdown(bd) -> dict:
+    """An order's payment worked out (domain.checkout.Breakdown)."""
+    return bd._asdict()
+
+
+def address(doc: dict, default_id: str) -> dict:
+    return {"id": doc["_id"], "name": doc["name"], "phone": doc["phone"], "province": doc["province"],
+            "city": doc["city"], "county": doc["county"], "detail": doc["detail"], "is_default": doc["_id"] == default_id}
+
+
+def credit_line(doc: dict) -> dict:
+    return {"seq": doc["seq"], "kind": doc["kind"], "kind_text": CREDIT_KIND_TEXT[doc["kind"]], "amount": doc["amount"],
+            "credits_after": doc["credits_after"], "ref": doc["ref"], "created_at": to_iso(doc["created_at"])}
+
+
+def checkout(view: dict) -> dict:
+    """The pay page (domain.checkout.view): every figure from one read of its part."""
+    the_order, dep = view["order"], view["deposit"]
+    return {
+        "order": order(the_order), "lot": {"id": the_order["lot_id"], "title": the_order["title"],
+                                           "cover": the_order["cover"], "max_credit": view["max_credit"]},
+        "price": the_order["price"], "deadline": to_iso(the_order["deadline"]),
+        "deposit": {"id": dep["_id"], "kind": dep["kind"], "kind_text": DEPOSIT_KIND_TEXT[dep["kind"]],
+                    "state": dep["state"], "state_text": DEPOSIT_STATE_TEXT.get(dep["state"], ""),
+                    "remaining": view["deposit_remaining"], "keeps_rest": view["deposit_keeps_rest"]} if dep else None,
+        "deposit_remaining": view["deposit_remaining"],
+        "coupons": [user_coupon(u.user_coupon, value=u.amount) for u in view["coupons"]],
+        "credits": {"held": view["credits"], "most_usable": view["credits_usable"],
+                    "credit_to_money": view["credit_to_money"]},
+        "balance": view["balance"],
+        "addresses": [address(a, view["default_address"]) for a in view["addresses"]],
+        "breakdown": breakdown(view["breakdown"]), "pay_types": view["pay_types"],
+        "payment": payment(view["payment"]) if view["payment"] else None,
     }
 
 

@@ -6,7 +6,8 @@ strings between 2000 and 2100, turned into epoch ms; text has no control
 characters."""
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, create_model
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, create_model,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from domain.clock import from_iso
@@ -89,6 +90,7 @@ class LotCreate(Body):
     estimate_high: CentsOrZero = 0
     reserve_price: CentsOrZero = 0
     deposit: Cents = 10000
+    max_credit: Annotated[int, Field(strict=True, ge=0, le=10**9)] = 0  # credits (积分) the lot takes at checkout
 
 
 def partial(model: type[Body]) -> type[Body]:
@@ -118,6 +120,53 @@ class DepositRequest(Body):
     pay_type: Literal["balance", "wechat", "alipay"]
 
 
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+Place = Annotated[str, Field(min_length=1, max_length=32, pattern=PLAIN)]
+Gateway = Literal["wechat", "alipay"]
+
+
+class AddressCreate(Body):
+    name: Place
+    phone: Phone
+    province: Place
+    city: Place
+    county: Place
+    detail: Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN)]
+    is_default: StrictBool = False
+
+
+AddressEdit = partial(AddressCreate)
+
+
+class PayRequest(Body):
+    """One coupon or some credits, never both (seed `004`)."""
+    address_id: Id
+    pay_type: Literal["balance", "wechat", "alipay"]
+    coupon_id: Id | None = None
+    credits: Annotated[int, Field(strict=True, ge=0, le=10**9)] = 0
+
+    @model_validator(mode="after")
+    def _one_discount(self) -> "PayRequest":
+        if self.coupon_id and self.credits:
+            raise ValueError("use a coupon or credits, not both")
+        return self
+
+
+class TopupRequest(Body):
+    amount: Annotated[int, Field(strict=True, gt=0, le=10**8)]  # at most 1,000,000 yuan at a time
+    pay_type: Gateway
+
+
+class CreditGrant(Body):
+    """Credits to grant, or (negative) to take."""
+    amount: Annotated[int, Field(strict=True, ge=-10**9, le=10**9)]
+    reason: Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN)]
+
+    @model_validator(mode="after")
+    def _not_zero(self) -> "CreditGrant":
+        if not self.amount:
+            raise ValueError("amount must not be 0")
+        return self
 RefId = Annotated[str, Field(pattern=r"^[0-9a-f]{0,64}$")]  # "" names nothing
 
 

@@ -18,9 +18,9 @@ from domain.clock import SystemClock
 from domain.deps import Deps
 from domain.ratelimit import Limiter
 from domain.rules import Rules
-from handlers import accounts as account_h, admin, bids, catalog, deposits as deposit_h, health, orders, ws
+from handlers import accounts as account_h, addresses, admin, bids, catalog, deposits as deposit_h, health, orders, ws
 from handlers import coupons as coupon_h
-from handlers import metrics as metrics_h, openapi, static
+from handlers import metrics as metrics_h, openapi, payments, static
 from handlers.base import NotFoundHandler
 from server import db as dbmod
 from server import demo
@@ -30,6 +30,8 @@ from server.counters import SessionBidCounts
 from server.coupon_feed import CouponFeed
 from server.embedded_store import EmbeddedStore
 from server.events import EventBus, Router
+from server.gateways import create_gateways
+from server.gateways.sandbox import sandbox_platforms
 from server.hub import Hub
 from server.live import LiveLots
 from server.metrics import Metrics
@@ -76,24 +78,36 @@ class Context:
     store_trouble: Callable[[], str]  # why the store cannot take a write now ("" when it can), without I/O
     coupon_feed: CouponFeed
     sockets: set = field(default_factory=set)
+    # The gateways' side, played by the sandbox pay page for gateways without keys.
+    sandbox_platforms: dict = field(default_factory=dict)
 
     @property
     def clock(self):
         return self.deps.clock
 
 
+def usable_gateways(settings: Settings) -> dict:
+    """The gateways that take payments: live ones, and sandbox ones where
+    sandbox payments are on (PAYMENT_SANDBOX; else they would be free money)."""
+    gateways = create_gateways(settings, settings.data_dir)
+    return {name: g for name, g in gateways.items() if not g.sandbox or settings.sandbox_payments}
+
+
 def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
     db, clock, hub, metrics = dbmod.database(client), SystemClock(), Hub(node_id), Metrics()
     rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, offer_seconds=settings.offer_accept_seconds,
-                  coupon_expire_seconds=settings.coupon_expire_seconds)
-    events = EventBus(broker, node_id)
-    deps = Deps(db, events, clock, Background(), rules, observer=metrics,
+                  payment_timeout_seconds=settings.payment_timeout_seconds, credit_to_money=settings.credit_to_money,
+                  credits_per_yuan=settings.credits_per_yuan, coupon_expire_seconds=settings.coupon_expire_seconds)
+    events, gateways = EventBus(broker, node_id), usable_gateways(settings)
+    deps = Deps(db, events, clock, Background(), rules, observer=metrics, gateways=gateways,
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
-    live, counts, timers = LiveLots(deps, hub), SessionBidCounts(db, clock), Timers(db, events, clock, rules)
-    coupon_feed = CouponFeed(hub, clock)
+    live, counts = LiveLots(deps, hub), SessionBidCounts(db, clock)
+    timers, coupon_feed = Timers(db, events, clock, rules, gateways), CouponFeed(hub, clock)
     events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts, coupon_feed))
+    platforms = sandbox_platforms(settings.data_dir) if any(g.sandbox for g in gateways.values()) else {}
     ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics,
-                  store_trouble=lambda: dbmod.store_trouble(client), coupon_feed=coupon_feed)
+                  store_trouble=lambda: dbmod.store_trouble(client), coupon_feed=coupon_feed,
+                  sandbox_platforms=platforms)
     metrics.live(sockets=lambda: len(ctx.sockets), jobs=lambda: len(timers.scheduler.get_jobs()),
                  frames=lambda: hub.frames_pushed)
     return ctx
@@ -109,6 +123,10 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/auth/login", account_h.LoginHandler, c),
         (r"/api/me", account_h.MeHandler, c),
         (r"/api/wallet/ledger", account_h.LedgerHandler, c),
+        (r"/api/wallet/topup", account_h.TopupHandler, c),
+        (r"/api/wallet/credits", account_h.CreditsHandler, c),
+        (r"/api/addresses", addresses.AddressesHandler, c),
+        (r"/api/addresses/([0-9a-f]{1,64})", addresses.AddressHandler, c),
         (r"/api/auctions", catalog.AuctionsHandler, c),
         (r"/api/auctions/([0-9a-f]{1,64})", catalog.AuctionHandler, c),
         (r"/api/lots/([0-9a-f]{1,64})", catalog.LotHandler, c),
@@ -127,12 +145,19 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/orders", orders.OrdersHandler, c),
         (r"/api/orders/([0-9a-f]{1,64})", orders.OrderHandler, c),
         (r"/api/orders/([0-9a-f]{1,64})/receive", orders.ReceiveHandler, c),
+        (r"/api/orders/([0-9a-f]{1,64})/checkout", orders.CheckoutHandler, c),
+        (r"/api/orders/([0-9a-f]{1,64})/pay", orders.PayHandler, c),
+        (r"/api/payments/(wechat|alipay)/notify", payments.NotifyHandler, c),
+        (r"/api/payments/alipay/return", payments.AlipayReturnHandler, c),
+        (r"/api/payments/([A-Z][0-9]{1,40})", payments.PaymentHandler, c),
+        (r"/sandbox/pay/([A-Z][0-9]{1,40})", payments.SandboxPayHandler, c),
         (r"/api/admin/deposits", deposit_h.AdminDepositsHandler, c),
         (r"/api/admin/orders", orders.AdminOrdersHandler, c),
         (r"/api/admin/lots/([0-9a-f]{1,64})/second-chance", orders.SecondChanceHandler, c),
         (r"/api/offers", orders.OffersHandler, c),
         (r"/api/offers/([0-9a-f]{1,64})/accept", orders.OfferAcceptHandler, c),
         (r"/api/offers/([0-9a-f]{1,64})/decline", orders.OfferDeclineHandler, c),
+        (r"/api/admin/users/([0-9a-z]{1,64})/credits", admin.AdminCreditsHandler, c),
         (r"/api/coupons", coupon_h.CouponsHandler, c),
         (r"/api/coupons/([0-9a-f]{1,64})/claim", coupon_h.ClaimHandler, c),
         (r"/api/my/coupons", coupon_h.MyCouponsHandler, c),

@@ -31,14 +31,14 @@ INDEXES = {
         ([("user_id", A)], {}), ([("lot_id", A)], {}), ([("auction_id", A)], {}),
         ([("state", A)], {}), ([("status", A)], {}), ([("offer_id", A)], {}),
     ],
-    "deposit_refunds": [([("uid", A)], {"unique": True})],  # _id is the deposit's id
+    "deposit_refunds": [([("uid", A)], {"unique": True}), ([("status", A)], {})],  # _id is the deposit's id
     "deposit_deductions": [([("deposit_id", A)], {})],
     # One order per lot and round: `lot_key` (domain/orders.py).
     "orders": [
         ([("order_no", A)], {"unique": True}),
         ([("lot_key", A)], {"unique": True}),
         ([("user_id", A)], {}), ([("auction_id", A)], {}), ([("lot_id", A)], {}),
-        ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}),
+        ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}), ([("earn", A)], {}),
     ],
     "coupons": [([("status", A)], {}), ([("deleted_at", A)], {})],
     # One per user and coupon: the claim's guard (domain/coupons.py).
@@ -46,6 +46,26 @@ INDEXES = {
         ([("coupon_id", A), ("user_id", A)], {"unique": True}),
         ([("user_id", A)], {}), ([("coupon_id", A)], {}), ([("status", A)], {}), ([("expires_at", A)], {}),
     ],
+    # _id is the out_trade_no (domain/payments.py).
+    "payments": [([("status", A)], {}), ([("user_id", A)], {}), ([("effect", A)], {}), ([("unwind", A)], {}),
+                 ([("refund_status", A)], {})],
+    # The credits ledger: the same guards as the money's (domain/credits.py).
+    "credit_lines": [
+        ([("user_id", A), ("seq", A)], {"unique": True}),
+        ([("user_id", A), ("key", A)], {"unique": True}),
+        ([("user_id", A)], {}),
+    ],
+    "addresses": [([("user_id", A)], {})],
+}
+
+
+# What the payment of an order added to documents made before it.
+NEW_FIELDS = {  # fields added since a data directory may have been made, with their initial values
+    "auctions": {"bid_count_at": 0, "paddle_seq": 0, "max_jump": 0},
+    "orders": {"payment": "", "coupon_id": "", "credits_used": 0, "credits_amount": 0, "deposit_refund": 0, "earn": ""},
+    "deposits": {"use_payment": "", "offer_id": ""},
+    "deposit_refunds": {"try_at": 0},
+    "lots": {"max_credit": 0, "voided_keys": []},
 }
 
 
@@ -82,6 +102,7 @@ async def ensure_indexes(db) -> None:
 async def upgrade(db) -> None:
     """Fields added since a data directory was made, initialised (a filter on a
     missing field matches nothing on the embedded store: mongo-subset.md 18)."""
-    for field in ("bid_count_at", "paddle_seq", "max_jump"):
-        await db.auctions.update_many({field: {"$exists": False}}, {"$set": {field: 0}})
-    await db.lots.update_many({"voided_keys": {"$exists": False}}, {"$set": {"voided_keys": []}})
+    for name, fields in NEW_FIELDS.items():
+        for field, value in fields.items():
+            await db[name].update_many({field: {"$exists": False}}, {"$set": {field: value}})
+

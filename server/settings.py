@@ -27,6 +27,11 @@ class Settings(BaseModel):
     offer_accept_seconds: int = Field(86400, gt=0)
     coupon_expire_seconds: int = Field(86400, gt=0)
     payment_timeout_seconds: int = Field(900, gt=0)
+    credit_to_money: int = Field(10, gt=0, le=10000)   # credits worth one yuan at checkout
+    credits_per_yuan: int = Field(1, ge=0, le=10000)   # credits earned per yuan paid
+    # Gateways without keys take payments only when this is on (they are free money otherwise).
+    payment_sandbox: bool | None = None  # None: on exactly when the store is embedded
+    public_url: str = ""  # where the gateways reach us (notify and return URLs); "": the request's own host
     start_balance: int = Field(100000, ge=0)
     overdue_ban_days: float = Field(30, ge=0)
     # Browser origins allowed to open /ws (comma-separated). Empty: same host only.
@@ -77,6 +82,10 @@ class Settings(BaseModel):
         return bool(self.alipay_app_id)
 
     @property
+    def sandbox_payments(self) -> bool:
+        return self.embedded_store if self.payment_sandbox is None else self.payment_sandbox
+
+    @property
     def sandbox_sms(self) -> bool:
         return self.embedded_store if self.sms_sandbox is None else self.sms_sandbox
 
@@ -94,7 +103,7 @@ def load_settings(argv: list[str] | None = None, env: dict | None = None) -> Set
             continue
         if name == "allowed_origins":
             values[name] = [o.strip() for o in raw.split(",") if o.strip()]
-        elif name == "sms_sandbox":
+        elif name in ("sms_sandbox", "payment_sandbox"):
             values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
         else:
             values[name] = raw

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from domain import closing, coupons, offers, overdue, recovery, refunds, timeline
+from domain import closing, coupons, offers, overdue, recovery, refunds, settlement, timeline
 from domain.rules import Rules
 from domain.timeline import Timer
 
@@ -25,8 +25,9 @@ RETRY_MS = 5000
 
 
 class Timers:
-    def __init__(self, db, events, clock, rules: Rules = Rules()):
+    def __init__(self, db, events, clock, rules: Rules = Rules(), gateways: dict | None = None):
         self.db, self.events, self.clock, self.rules = db, events, clock, rules
+        self.gateways = gateways or {}
         self.scheduler = AsyncIOScheduler(
             timezone=timezone.utc,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -59,6 +60,7 @@ class Timers:
              lambda a: self.sync_session(a["_id"])),
             (db.orders.find({"status": "unpaid"}), self._arm_order),
             (db.offers.find({"status": "pending"}), self._arm_offer),
+            (db.payments.find({"status": "pending"}), self._arm_payment),
             (db.coupons.find({"deleted_at": 0, "status": {"$ne": "ended"}}, {"counting": 0}), self._sync_coupon),
         ):
             async for doc in cursor:
@@ -86,6 +88,9 @@ class Timers:
         elif kind == "offer":
             self._arm_offer({"_id": event["offer"], "status": event["status"], "deadline": event["deadline"],
                              "auction_id": event["auction"]})
+        elif kind == "payment":
+            self._arm_payment({"_id": event["payment"], "status": event["status"], "expires_at": event["expires_at"],
+                               "pay_type": event["pay_type"]})
         elif kind == "coupon_changed":
             await self.sync_coupon(event["coupon"])
         elif kind == "coupon" and event.get("expires_at"):  # a claim: its user coupon may end first
@@ -137,6 +142,12 @@ class Timers:
         else:
             self.cancel(f"offer:{offer['_id']}")
 
+    def _arm_payment(self, payment: dict) -> None:
+        timer = timeline.payment_timer(payment)
+        if timer:
+            self._arm(timer, "")
+        else:
+            self.cancel(f"close-payment:{payment['_id']}")
     async def sync_coupon(self, coupon_id: str) -> None:
         coupon = await self.db.coupons.find_one({"_id": coupon_id}, {"counting": 0})
         if coupon:
@@ -190,8 +201,14 @@ class Timers:
                 self.arm_expiry(await coupons.expire_due(self.db, now))
             elif action == "overdue":
                 order = await overdue.expire(self.db, self.events, target, now, self.rules)
-                if order:
+                if order and order["deadline"] > now:
                     self._arm_order(order)  # fired early (clock skew): again at the deadline
+                # (one still unpaid past it has a payment under way, which publishes the order when it ends)
+            elif action == "close_payment":
+                payment = await settlement.close_due(self.db, self.events, self.gateways, target, now)
+                if payment and payment["expires_at"] > now:
+                    self._arm_payment(payment)  # fired early (clock skew): again at its expiry
+                await refunds.settle_gateway(self.db, self.gateways, now)
             else:
                 await timeline.advance(self.db, self.events, target, now, self.rules)
                 await self.pay_refunds(target)
@@ -212,6 +229,7 @@ class Timers:
             while self._refunding[auction_id]:
                 self._refunding[auction_id] = False
                 await refunds.pay_lots(self.db, {"auction_id": auction_id}, self.clock.now_ms())
+            await refunds.settle_gateway(self.db, self.gateways, self.clock.now_ms())
         finally:
             del self._refunding[auction_id]
 
@@ -224,7 +242,7 @@ class Timers:
         while True:
             started = self.clock.now_ms()
             try:
-                await recovery.sweep(self.db, self.events, started, self.rules, bids_since)
+                await recovery.sweep(self.db, self.events, started, self.rules, bids_since, self.gateways)
                 if bids_since:  # start() has just rebuilt them
                     await self.rebuild()
                 bids_since = started - int(interval_s * 1000)

@@ -34,7 +34,7 @@ async def seed(db, auction_id: str, lots: int, bidders_per_lot: int, bids_per_lo
             deposit_docs.append({
                 "_id": dep_id, "uid": uid, "user_id": user["_id"], "kind": "lot", "auction_id": auction_id,
                 "lot_id": lot["_id"], "amount": deposit, "scope": key, "scope_key": key, "status": "paid",
-                "pay_type": "balance", "state": "held", "remaining": deposit, "forfeit_order": "",
+                "pay_type": "balance", "state": "held", "remaining": deposit, "forfeit_order": "", "use_payment": "",
                 "created_at": now, "paid_at": now})
             lines = book[user["_id"]]
             lines.append(_line(user["_id"], len(lines) + 1, "deposit", -deposit,

@@ -34,7 +34,8 @@ class GavelServer:
         self.admin_token = secrets.token_urlsafe(24)
         self.env = {
             **os.environ, "PORT": str(self.port), "DATA_DIR": str(self.data_dir),
-            "ADMIN_TOKEN": self.admin_token, "SMS_SANDBOX": "1", "MONGODB_URL": mongodb_url,
+            "ADMIN_TOKEN": self.admin_token, "SMS_SANDBOX": "1", "PAYMENT_SANDBOX": "1",
+            "MONGODB_URL": mongodb_url,
             "REDIS_URL": "redis://127.0.0.1:6379/0" if redis else "",
             "REDIS_PREFIX": prefix or f"{RUN_PREFIX}{secrets.token_hex(3)}:",
             "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",

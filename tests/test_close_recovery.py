@@ -111,7 +111,7 @@ def claim(user_id: str, auction: dict, at: int, lot_id: str) -> dict:
     key = deposits.scope_key(user_id, auction["_id"], lot_id)
     return {"_id": new_id(), "uid": readable_serial(at, "D"), "user_id": user_id, "kind": "lot",
             "auction_id": auction["_id"], "lot_id": lot_id, "amount": 20000, "scope": key, "scope_key": key,
-            "status": "unpaid", "pay_type": "balance", "state": "", "remaining": 20000, "forfeit_order": "",
+            "status": "unpaid", "pay_type": "balance", "state": "", "remaining": 20000, "forfeit_order": "", "use_payment": "",
             "created_at": at, "paid_at": 0}
 
 
@@ -133,7 +133,7 @@ async def test_a_refund_or_a_forfeit_repeated_changes_nothing(mongo_base_url):
 
         order = {"_id": new_id(), "user_id": user_id, "lot_id": "b", "auction_id": auction["_id"], "bid_id": "",
                  "deposit_id": kept["_id"], "round": 1, "status": "unpaid", "deadline": now - 1, "forfeit": "",
-                 "overdue_at": 0}
+                 "overdue_at": 0, "payment": ""}
         await db.orders.insert_one(order)
         rules = Rules(ban_days=1)
         await asyncio.gather(*(overdue.expire(db, EventRecorder(), order["_id"], now, rules) for _ in range(3)))

@@ -5,11 +5,8 @@ import asyncio
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from domain import deposits
-from domain.clock import SystemClock
-from domain.errors import AmountMismatch
 from gavel_server import Api
-from helpers import create_session, database, next_phone
+from helpers import create_session, database, next_phone, notify, signed_by_sandbox, wait_for
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 
@@ -114,33 +111,36 @@ async def test_a_gateway_deposit_waits_for_its_notification_and_is_paid_once(adm
     token, _ = await api.login(next_phone())
     status, body = await pay(api, token, auction["id"], lot["id"], "wechat")
     assert status == 201 and body["deposit"]["status"] == "unpaid" and body["deposit"]["status_text"] == "未支付"
-    assert body["payment"] == {"out_trade_no": body["deposit"]["uid"], "purpose": "deposit", "amount": 5000,
-                               "status": "pending", "pay_type": "wechat"}
+    payment = body["payment"]
+    assert {k: payment[k] for k in ("purpose", "amount", "status", "pay_type", "deposit_id")} == {
+        "purpose": "deposit", "amount": 5000, "status": "pending", "pay_type": "wechat",
+        "deposit_id": body["deposit"]["id"]}
+    assert payment["pay_url"] == f"/sandbox/pay/{payment['out_trade_no']}" and payment["pay_params"]["paySign"]
     status, again = await pay(api, token, auction["id"], lot["id"], "wechat")
     assert again["deposit"]["id"] == body["deposit"]["id"]  # asking again gives the same payment
-    uid = body["deposit"]["uid"]
-    async with database(server.env["MONGODB_URL"]) as db:
-        with pytest.raises(AmountMismatch):
-            await deposits.confirm_gateway_payment(db, uid, 4999, SystemClock().now_ms())
-        for _ in range(2):  # a notification delivered twice
-            paid = await deposits.confirm_gateway_payment(db, uid, 5000, SystemClock().now_ms())
-            assert paid["status"] == "paid" and paid["state"] == "held"
+    assert again["payment"]["out_trade_no"] == payment["out_trade_no"]
+    assert await notify(api, "wechat", *signed_by_sandbox(server, payment, amount=4999)) == (204, None)
+    assert (await api.get("/api/deposits", token=token))[1]["items"][0]["status"] == "unpaid"  # not our amount
+    for _ in range(2):  # a notification delivered twice
+        assert await notify(api, "wechat", *signed_by_sandbox(server, payment)) == (204, None)
+        (paid,) = (await api.get("/api/deposits", token=token))[1]["items"]
+        assert paid["status"] == "paid" and paid["state"] == "held"
+    assert (await api.get(f"/api/payments/{payment['out_trade_no']}", token=token))[1]["status"] == "paid"
     assert (await wallet(api, token))[0] == 100000  # the money came through the gateway
     assert (await pay(api, token, auction["id"], lot["id"]))[0] == 409
 
 
-async def test_a_second_gateway_payment_for_a_deposit_already_paid_is_refunded_at_once(admin, api, server):
+async def test_a_second_gateway_payment_for_a_deposit_already_paid_is_refunded_through_the_gateway(admin, api, server):
     auction, _ = await create_session(admin, lots=0)
     token, _ = await api.login(next_phone())
     status, pending = await pay(api, token, auction["id"], None, "alipay")
     assert (await pay(api, token, auction["id"]))[0] == 201  # meanwhile paid from the balance
-    async with database(server.env["MONGODB_URL"]) as db:
-        late = await deposits.confirm_gateway_payment(db, pending["payment"]["out_trade_no"], 100000,
-                                                      SystemClock().now_ms())
-    assert late["status"] == "paid" and late["state"] == "refunded"
-    items = (await api.get("/api/deposits", token=token))[1]["items"]
-    refunded = next(d for d in items if d["id"] == late["_id"])
-    assert [(r["amount"], r["status"]) for r in refunded["refunds"]] == [(100000, "done")]
+    assert await notify(api, "alipay", *signed_by_sandbox(server, pending["payment"])) == (200, "success")
+
+    def refunded(items):
+        late = next(d for d in items if d["id"] == pending["deposit"]["id"])
+        return late["state"] == "refunded" and [(r["amount"], r["status"]) for r in late["refunds"]] == [(100000, "done")]
+    await wait_for(lambda: api.get("/api/deposits", token=token), lambda r: refunded(r[1]["items"]))
     assert (await wallet(api, token))[0] == 0  # the gateway refund does not touch the balance
 
 

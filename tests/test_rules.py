@@ -1,19 +1,22 @@
 """The pure rules, with an injected clock and no server: which timers a
-session, lot and order call for, the anti-sniping extension, the outcome of
-a close, the next minimum, what the bid cache forgets, and the state tables
-(every move they allow, and illegal ones refused). The whole file runs in
-well under a second."""
+session, lot, order and payment call for, the anti-sniping extension, the
+outcome of a close, the next minimum, an order's payment breakdown and what
+credits are worth, what the bid cache forgets, and the state tables (every
+move they allow, and illegal ones refused). The whole file runs in well
+under a second."""
 import pytest
 
-from domain import states
+from domain import credits, states
 from domain.bid_cache import BidCache, KnownLot, LotFacts
 from domain.bidding import extended_end, highest_bid, jump_rule
+from domain.checkout import Breakdown, breakdown
 from domain.clock import FixedClock
 from domain.closing import outcome
+from domain.errors import OutOfRange
 from domain.lots import next_min
-from domain.states import (AUCTION, BID, COUPON, DEPOSIT, DEPOSIT_MONEY, LOT, OFFER, ORDER, REFUND, USER_COUPON,
-                           IllegalMove)
-from domain.timeline import lot_timer, offer_timer, order_timer, session_timers
+from domain.states import (AUCTION, BID, COUPON, DEPOSIT, DEPOSIT_MONEY, LOT, OFFER, ORDER, PAYMENT, PAYMENT_REFUND,
+                           REFUND, USER_COUPON, IllegalMove)
+from domain.timeline import lot_timer, offer_timer, order_timer, payment_timer, session_timers
 
 T0 = 1_800_000_000_000
 clock = FixedClock(T0)
@@ -135,6 +138,63 @@ def test_the_bid_cache_forgets_what_each_event_makes_stale():
     assert "A" not in cache.sessions and "A" not in cache.session_covered
 
 
+def test_a_deposit_a_payment_used_or_refunded_no_longer_covers_on_trust():
+    cache = BidCache()
+    known = cache.lots["L"] = KnownLot(FACTS, T0, covered={"u1", "u2"})
+    cache.session_covered["A"] = {"u1", "u3"}
+    cache.apply({"type": "deposit", "user": "u1", "auction": "A", "lot": "", "kind": "auction", "state": "held"})
+    assert cache.session_covered["A"] == {"u3"} and known.covered == {"u1", "u2"}
+    cache.apply({"type": "deposit", "user": "u2", "auction": "A", "lot": "L", "kind": "lot", "state": "refunding"})
+    assert known.covered == {"u1"}
+    cache.apply({"type": "deposit", "user": "u9", "auction": "B", "lot": "", "kind": "auction", "state": "used"})
+
+
+# --- an order's payment (spec/domain.md "Payment of an order") -----------------------
+@pytest.mark.parametrize("case, args, expected", [
+    # price, deposit left, keeps its rest, coupon, credits, their worth → used, refunded, to pay
+    ("a coupon covers all: the whole deposit goes back", (30000, 10000, False, 30000), (0, 10000, 0)),
+    ("a coupon worth more than the price takes the price", (30000, 10000, False, 50000), (0, 10000, 0)),
+    ("the deposit covers exactly what the coupon leaves", (30000, 10000, False, 20000), (10000, 0, 0)),
+    ("the deposit covers more: its rest goes back", (30000, 50000, False), (30000, 20000, 0)),
+    ("the deposit covers more, but still backs another order", (30000, 50000, True), (30000, 0, 0)),
+    ("the deposit covers less: the rest is to pay", (30000, 10000, False), (10000, 0, 20000)),
+    ("credits take part, the deposit covers less", (30000, 10000, False, 0, 500, 5000), (10000, 0, 15000)),
+    ("credits take part, the deposit covers more", (30000, 50000, False, 0, 1000, 10000), (20000, 30000, 0)),
+    ("no deposit left: all of it is to pay", (30000, 0, False), (0, 0, 30000)),
+    ("no deposit left, a coupon takes part", (30000, 0, True, 5000), (0, 0, 25000)),
+])
+def test_the_breakdown_of_an_order_s_payment(case, args, expected):
+    bd = breakdown(*args)
+    assert (bd.deposit_used, bd.deposit_refund, bd.to_pay) == expected
+    assert bd.coupon + bd.credits_amount + bd.deposit_used + bd.to_pay == bd.price  # the parts add up to the price
+
+
+def test_a_breakdown_takes_one_coupon_or_credits_never_both():
+    with pytest.raises(AssertionError):
+        breakdown(30000, 0, False, 1000, 100, 1000)
+    assert breakdown(30000, 0, False, 1000) == Breakdown(30000, 1000, 0, 0, 0, 0, 29000)
+
+
+def test_credits_are_worth_a_tenth_of_a_yuan_each_by_default_and_come_to_whole_cents():
+    assert credits.worth(1000, 10) == 10000 and credits.worth(3, 3) == 100
+    with pytest.raises(OutOfRange):
+        credits.worth(1, 3)  # a third of a yuan is not whole cents
+    # At most: what is held, what the lot takes, what the price is worth.
+    assert credits.most_usable(have=700, max_credit=900, price=30000, credit_to_money=10) == 700
+    assert credits.most_usable(have=7000, max_credit=900, price=30000, credit_to_money=10) == 900
+    assert credits.most_usable(have=7000, max_credit=9000, price=30000, credit_to_money=10) == 3000
+    assert credits.most_usable(have=7000, max_credit=0, price=30000, credit_to_money=10) == 0
+    assert credits.most_usable(have=100, max_credit=100, price=30000, credit_to_money=3) == 99
+    assert credits.earned_for(30050, 1) == 300 and credits.earned_for(99, 5) == 0
+
+
+def test_only_a_pending_gateway_payment_has_a_close_timer():
+    payment = {"_id": "P1", "status": "pending", "pay_type": "alipay", "expires_at": T0 + 900 * S}
+    assert payment_timer(payment) == ("close-payment:P1", T0 + 900 * S, "close_payment", "P1")
+    assert payment_timer({**payment, "pay_type": "balance"}) is None  # its own request finishes it
+    assert all(payment_timer({**payment, "status": s}) is None for s in ("paid", "closed", "refunded"))
+
+
 # --- the state tables ------------------------------------------------------------
 LEGAL = [
     (AUCTION, "scheduled", "preview"), (AUCTION, "scheduled", "live"), (AUCTION, "preview", "live"),
@@ -148,6 +208,11 @@ LEGAL = [
     (DEPOSIT_MONEY, "held", "forfeiting"), (DEPOSIT_MONEY, "forfeiting", "forfeited"),
     (REFUND, "pending", "done"),
     (OFFER, "pending", "accepted"), (OFFER, "pending", "declined"), (OFFER, "pending", "expired"),
+    (DEPOSIT, "unpaid", "closed"),
+    (DEPOSIT_MONEY, "held", "using"), (DEPOSIT_MONEY, "using", "used"), (DEPOSIT_MONEY, "using", "held"),
+    (DEPOSIT_MONEY, "using", "refunding"),
+    (PAYMENT, "pending", "paid"), (PAYMENT, "pending", "closed"), (PAYMENT, "closed", "refunded"),
+    (PAYMENT_REFUND, "pending", "done"),
     (COUPON, "pending", "claiming"), (COUPON, "claiming", "ended"),
     (USER_COUPON, "pending", "unused"), (USER_COUPON, "unused", "locked"), (USER_COUPON, "locked", "unused"),
     (USER_COUPON, "locked", "used"), (USER_COUPON, "unused", "expired"),
@@ -159,6 +224,10 @@ ILLEGAL = [
     (DEPOSIT, "paid", "unpaid"), (DEPOSIT_MONEY, "refunded", "held"), (DEPOSIT_MONEY, "forfeited", "refunded"),
     (REFUND, "done", "pending"),
     (OFFER, "declined", "accepted"), (OFFER, "expired", "accepted"), (OFFER, "accepted", "declined"),
+    (DEPOSIT, "closed", "paid"), (DEPOSIT_MONEY, "using", "forfeiting"), (DEPOSIT_MONEY, "used", "held"),
+    (DEPOSIT_MONEY, "used", "refunding"), (DEPOSIT_MONEY, "", "using"),
+    (PAYMENT, "paid", "closed"), (PAYMENT, "closed", "paid"), (PAYMENT, "paid", "refunded"),
+    (PAYMENT, "refunded", "paid"), (PAYMENT_REFUND, "done", "pending"),
     (COUPON, "ended", "claiming"), (COUPON, "pending", "ended"), (COUPON, "claiming", "pending"),
     (USER_COUPON, "unused", "used"), (USER_COUPON, "used", "unused"), (USER_COUPON, "expired", "unused"),
     (USER_COUPON, "locked", "expired"), (USER_COUPON, "pending", "locked"),
@@ -188,6 +257,7 @@ def test_a_move_to_a_state_nothing_enters_is_refused():
 def test_without_a_named_source_a_move_may_start_from_any_state_its_table_allows():
     assert LOT.guard("live") == {"status": {"$in": ["scheduled", "preview", "paused"]}}
     assert DEPOSIT_MONEY.guard("refunded") == {"state": {"$in": ["held", "refunding"]}}
+    assert DEPOSIT_MONEY.guard("held") == {"state": {"$in": ["", "using"]}}
 
 
 def test_every_state_has_its_chinese_label():

@@ -327,6 +327,18 @@ async def test_trap_a_boolean_written_by_set_reads_back_as_an_integer(db_url):
         assert (await db.t.find_one({"_id": "a"}))["flag"] is not False
 
 
+@gen_test
+async def test_trap_a_string_id_of_24_hex_digits_is_stored_but_never_found(db_url):
+    """A deposit's serial (D + 23 digits) reads as an ObjectId: payments are
+    named P + those digits instead (domain/refunds.py, `trade_no`)."""
+    async with connected(db_url) as db:
+        for _id in ("D20261203131350618123456", "P20261203131350618123456"):
+            await db.t.insert_one({"_id": _id, "n": 1})
+        assert await db.t.find_one({"_id": "D20261203131350618123456"}) is None
+        assert (await db.t.find_one({"_id": "P20261203131350618123456"}))["n"] == 1
+        assert await db.t.count_documents({}) == 2
+
+
 # --- the embedded store's lifecycle --------------------------------------------------------
 
 @gen_test

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from gavel_server import Api
-from helpers import bidder, live_lot, of_type, watching
+from helpers import bidder, live_lot, of_type, wait_for, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 
@@ -86,3 +86,42 @@ async def test_a_bid_sent_again_after_an_operator_undid_it_gets_its_first_answer
     status, fresh = await api_b.post(f"/api/lots/{lot['id']}/bids", {"price": 11000, "client_id": "c-9"}, token=token_2)
     assert status == 201 and fresh["bid"]["seq"] == 4  # a new id bids again
     sock.close()
+
+
+ADDRESS = {"name": "张三", "phone": "13800138000", "province": "浙江", "city": "杭州", "county": "西湖区", "detail": "1 号"}
+
+
+@pytest.mark.parametrize("won, may_bid", [((30000,), False), ((15000,), False), ((15000, 10000), True)],
+                         ids=["deposit used up", "its rest refunded", "its rest kept for another order"])
+async def test_after_paying_with_a_session_deposit_every_node_lets_its_holder_bid_as_far_as_what_is_left(
+        nodes, won, may_bid):
+    a, b = nodes
+    admin, api_a, api_b = Api(a.url, a.admin_token), Api(a.url), Api(b.url)
+    auction, lots = await live_lot(admin, lots=len(won) + 1, end_in=4, deposit=20000)
+    *prizes, still_open = lots
+    buyer, _ = await bidder(api_a, auction["id"])
+    rival, _ = await bidder(api_a, auction["id"])
+    # Node B learns that the buyer's session deposit covers the session: the buyer bids there, then is outbid.
+    assert (await api_b.post(f"/api/lots/{still_open['id']}/bids", {"price": 10000}, token=buyer))[0] == 201
+    assert (await api_a.post(f"/api/lots/{still_open['id']}/bids", {"price": 11000}, token=rival))[0] == 201
+    for lot, price in zip(prizes, won):
+        assert (await api_a.post(f"/api/lots/{lot['id']}/bids", {"price": price}, token=buyer))[0] == 201
+    assert (await admin.post(f"/api/admin/lots/{still_open['id']}/pause"))[0] == 200  # open past the session's end
+    status, orders = await wait_for(lambda: api_a.get("/api/orders?status=unpaid", token=buyer),
+                                    lambda r: len(r[1]["unpaid"]["items"]) == len(won))
+    first = next(o for o in orders["unpaid"]["items"] if o["price"] == won[0])
+    address = (await api_a.post("/api/addresses", ADDRESS, token=buyer))[1]
+    status, paid = await api_a.post(f"/api/orders/{first['id']}/pay", {"address_id": address["id"],
+                                                                       "pay_type": "balance"}, token=buyer)
+    assert status == 200 and paid["order"]["status"] == "to_receive", paid
+    (deposit,) = (await api_a.get("/api/deposits", token=buyer))[1]["items"]
+    assert (deposit["state"], deposit["remaining"]) == (
+        ("held", 5000) if may_bid else ("used", 0) if won[0] >= 20000 else ("refunded", 0))
+    assert (await admin.post(f"/api/admin/lots/{still_open['id']}/resume"))[0] == 200
+    status, answer = await api_b.post(f"/api/lots/{still_open['id']}/bids", {"price": 12000}, token=buyer)
+    if may_bid:
+        assert status == 201, answer
+    else:
+        assert (status, answer["error"]["code"]) == (403, "deposit_required")
+        status, answer = await api_a.post(f"/api/lots/{still_open['id']}/bids", {"price": 12000}, token=buyer)
+        assert (status, answer["error"]["code"]) == (403, "deposit_required")

@@ -18,6 +18,7 @@ from typing import Protocol
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
 from domain.clock import SystemClock
+from domain.errors import GatewayUnavailable
 
 BEIJING = timezone(timedelta(hours=8), "CST")  # both gateways write local times in China Standard Time
 
@@ -32,9 +33,10 @@ class Notification:
     paid_at: int    # epoch ms, 0 if not given
 
 
-class GatewayError(Exception):
+class GatewayError(GatewayUnavailable):
     """The gateway could not be reached, answered unsigned or badly signed, or
-    refused the call: nothing is known to have happened; try again later."""
+    refused the call: nothing is known to have happened; try again later. The
+    domain knows it as GatewayUnavailable; its message is for the log."""
 
 
 async def fetch(request: HTTPRequest, gateway: str) -> HTTPResponse:
