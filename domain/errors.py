@@ -88,3 +88,7 @@ class InvalidSignature(DomainError):
 
 class AmountMismatch(DomainError):
     code = "amount_mismatch"
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"

@@ -2,7 +2,7 @@
 timer) interrupted. Each step it calls is keyed and conditional, so running
 the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/timers.py)."""
-from domain import auctions, bidding, closing, deposits, overdue, refunds, timeline
+from domain import auctions, bidding, closing, deposits, logins, overdue, refunds, timeline
 from domain.rules import Rules
 
 
@@ -34,3 +34,4 @@ async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0) -> None
     await refunds.pay_claimed(db, {}, now)
     await refunds.refund_withdrawn(db, now)
     await overdue.finish_interrupted(db, events, now, rules)
+    await logins.purge(db, now)

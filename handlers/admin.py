@@ -6,7 +6,7 @@ from domain import audit, auctions, lots
 from domain.clock import to_iso
 from domain.errors import InvalidRequest, TooLarge
 from handlers import render, schemas
-from handlers.base import BaseHandler
+from handlers.base import MULTIPART, BaseHandler
 
 IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
 
@@ -80,7 +80,7 @@ class AdminLotHandler(BaseHandler):
 class UploadHandler(BaseHandler):
     """Images go to DATA_DIR/uploads under a random name; the type is read
     from the file's first bytes, never from what the client claims."""
-    accepts_uploads = True
+    accepts = MULTIPART  # with its own, larger limit (MAX_UPLOAD_BYTES)
 
     async def post(self):
         self.require_operator()
@@ -105,7 +105,7 @@ class AuditHandler(BaseHandler):
 
     async def get(self):
         self.require_operator()
-        target = self.get_query_argument("target", "")
+        target = self.query_id("target")
         if not target:
             raise InvalidRequest("target is required")
         items = await audit.trail(self.db, target)

@@ -1,6 +1,7 @@
 """Orders (订单): the buyer's, grouped by status as the seeds' order page
 shows them, and receipt; the operators' list and the second-chance offer."""
 from domain import orders, overdue
+from domain.states import ORDER_TEXT
 from handlers import render
 from handlers.base import BaseHandler
 
@@ -9,7 +10,7 @@ class OrdersHandler(BaseHandler):
     async def get(self):
         """The caller's orders grouped by status ({"unpaid": {"text": "待支付", "items": […]}, …}); ?status= for one group."""
         user = self.require_user()
-        groups = await orders.of_user(self.db, user["_id"], self.get_query_argument("status", ""))
+        groups = await orders.of_user(self.db, user["_id"], self.query_choice("status", ORDER_TEXT))
         self.send(render.order_groups(groups))
 
 
@@ -31,8 +32,8 @@ class AdminOrdersHandler(BaseHandler):
     async def get(self):
         """Every order, newest first; filters: status, auction_id, limit."""
         self.require_operator()
-        items = await orders.listing(self.db, self.get_query_argument("status", ""),
-                                     self.get_query_argument("auction_id", ""), self.query_int("limit", 100, 1, 1000))
+        items = await orders.listing(self.db, self.query_choice("status", ORDER_TEXT), self.query_id("auction_id"),
+                                     self.query_int("limit", 100, 1, 1000))
         self.send({"items": [{**render.order(o), "user_id": o["user_id"]} for o in items]})
 
 
