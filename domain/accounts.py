@@ -85,6 +85,9 @@ async def session(db, token: str, now: int, life: TokenLife) -> tuple[dict, dict
     entry = await db.tokens.find_one({"_id": hash_token(token)})
     if not entry:
         return None
+    # A node not yet upgraded (a rolling deploy) still writes tokens without these.
+    entry.setdefault("kind", "login")
+    entry.setdefault("used_at", entry["created_at"])
     if _expired(entry, now, life):
         await db.tokens.delete_one({"_id": entry["_id"]})
         return None

@@ -15,7 +15,6 @@ from handlers.errors import body, from_validation, http_status
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
-CHUNK_SLACK = 64 * 1024
 DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also says yes to digits int() refuses
 HEX_ID = re.compile(r"[0-9a-f]{1,64}")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -69,7 +68,7 @@ class BaseHandler(Edge, tornado.web.RequestHandler):
         has_body = length > 0 or "chunked" in headers.get("Transfer-Encoding", "").lower()
         if has_body and media_type(headers) != self.accepts:
             raise UnsupportedMediaType(f"send the body as {self.accepts}")
-        if length > settings.max_upload_bytes + CHUNK_SLACK:
+        if length > settings.body_ceiling:
             self.request.connection.set_max_body_size(length)  # our 413 goes out, not Tornado's bare 400
             raise TooLarge(f"the body is limited to {self._limit} bytes")
         # Tornado resolves this once the whole body is in, just before it calls

@@ -174,7 +174,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         tasks.append(asyncio.create_task(ctx.counts.run()))
         app = make_app(ctx)
         # Each route sets its own body limit as a request starts (handlers/base.py); this is the ceiling.
-        server = app.listen(settings.port, settings.listen_host, max_body_size=settings.max_upload_bytes + 65536,
+        server = app.listen(settings.port, settings.listen_host, max_body_size=settings.body_ceiling,
                             idle_connection_timeout=120, body_timeout=settings.body_timeout_s)
         port = next(iter(server._sockets.values())).getsockname()[1]
         print(f"Gavel is serving on http://127.0.0.1:{port}/ (listening on {settings.listen_host}; node {node_id})",

@@ -78,6 +78,11 @@ class Settings(BaseModel):
         return self.embedded_store if self.sms_sandbox is None else self.sms_sandbox
 
     @property
+    def body_ceiling(self) -> int:
+        """The most of a body the server reads, whatever the route (uploads, and their multipart framing)."""
+        return self.max_upload_bytes + 64 * 1024
+
+    @property
     def sandbox_by_default(self) -> bool:
         """On without being asked for: then the server keeps to loopback."""
         return self.sms_sandbox is None and self.embedded_store

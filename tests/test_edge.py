@@ -183,6 +183,15 @@ async def test_an_upload_keeps_its_own_larger_limit(server):
     assert url.startswith("/uploads/")
 
 
+async def test_an_upload_over_its_own_limit_is_413(server_factory):
+    server = server_factory("small-uploads", MAX_UPLOAD_BYTES=100_000)
+    assert (await uploaded(server, PNG + b"\0" * 50_000)).startswith("/uploads/")
+    body, content_type = upload_body(PNG + b"\0" * 150_000)
+    response = await fetch(server, "/api/admin/uploads", "POST", body, **{
+        "Content-Type": content_type, "Authorization": f"token {server.admin_token}"})
+    assert response.code == 413 and b'"too_large"' in response.body
+
+
 async def test_a_client_that_sends_a_length_and_then_nothing_is_closed(server_factory):
     server = server_factory("body-timeout", BODY_TIMEOUT_S=1)
     sock = raw_http(server.port, b"POST /api/auth/code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
