@@ -1,19 +1,27 @@
-# `make run`: a working server with the embedded defaults. `make test`: the whole suite.
+# `make run`: a working server with the embedded defaults. `make demo`: the same with a live
+# auction seeded and bidding. `make test`: the whole suite.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-.PHONY: run test redis bench clean
+.PHONY: run demo test redis chromium bench clean
 
 run: $(VENV)/.runtime $(VENV)/.native
 	$(PY) run.py
 
-test: $(VENV)/.dev $(VENV)/.native redis
+demo: $(VENV)/.runtime $(VENV)/.native
+	$(PY) run.py --demo
+
+test: $(VENV)/.dev $(VENV)/.native redis chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 redis:
 	@scripts/ensure-redis
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+chromium:
+	@scripts/ensure-chromium
 
 bench: $(VENV)/.dev $(VENV)/.native redis
 	$(PY) bench/fanout.py $(BENCH_ARGS)

@@ -27,8 +27,8 @@ async def create(db, events, fields: dict, now: int) -> dict:
     check_times(fields)
     doc = {
         "_id": new_id(), "cover": "", "video": "", "deposit": 100000,
-        "extend_window_s": 0, "extend_by_s": 0, "max_extend_s": 0, **fields,
-        "status": "scheduled", "lot_count": 0, "bid_count": 0, "bid_count_at": 0, "look_count": 0,
+        "extend_window_s": 0, "extend_by_s": 0, "max_extend_s": 0, "max_jump": 0, **fields,
+        "status": "scheduled", "lot_count": 0, "bid_count": 0, "bid_count_at": 0, "paddle_seq": 0, "look_count": 0,
         "total_deal": 0, "deleted_at": 0, "created_at": now, "updated_at": now,
     }
     await db.auctions.insert_one(doc)

@@ -10,6 +10,7 @@ publishes an event every node applies here (overdue does, with `barred`).
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from domain import paddles
 from domain.auctions import EDITABLE
 from domain.errors import NotFound
 
@@ -19,7 +20,9 @@ class LotFacts(NamedTuple):
     increment: int
     extend_window_ms: int
     extend_by_ms: int
-    latest_end: int  # 0: extensions are not capped
+    latest_end: int     # 0: extensions are not capped
+    estimate_high: int
+    max_jump: int       # the session's cap on a bid above the next minimum; 0: the default rule
 
 
 @dataclass
@@ -35,6 +38,7 @@ class BidCache:
     lots: dict[str, KnownLot] = field(default_factory=dict)
     sessions: dict[str, dict] = field(default_factory=dict)             # auction id -> its document
     session_covered: dict[str, set[str]] = field(default_factory=dict)  # auction id -> user ids
+    paddles: dict[str, dict[str, int]] = field(default_factory=dict)    # auction id -> user id -> paddle
 
     def apply(self, event: dict) -> None:
         """Forget what an event makes stale, on every node that hears it."""
@@ -44,6 +48,8 @@ class BidCache:
         elif kind == "auction":  # live, ended (its session deposits go back): read it afresh
             self.sessions.pop(event["auction"], None)
             self.session_covered.pop(event["auction"], None)
+            if event["status"] == "ended":
+                self.paddles.pop(event["auction"], None)
         elif kind == "bid":
             known = self.lots.get(event["lot"])
             if known:  # a bid is announced only once it is in the history: the next one here need not check
@@ -69,7 +75,8 @@ class BidCache:
             self.sessions[auction["_id"]] = auction  # its settings are fixed now: one read for all its lots
         cap = auction.get("max_extend_s", 0)
         facts = LotFacts(lot["auction_id"], lot["increment"], auction["extend_window_s"] * 1000,
-                         auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0)
+                         auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0,
+                         lot["estimate_high"], auction.get("max_jump", 0))
         known = KnownLot(facts, lot["end_at"])
         if lot["status"] not in EDITABLE:
             self.lots[lot_id] = known  # only once it can no longer be edited
@@ -84,3 +91,13 @@ class BidCache:
             self.session_covered.setdefault(known.facts.auction_id, set()).add(deposit["user_id"])
         else:
             known.covered.add(deposit["user_id"])
+        if deposit.get("paddle"):
+            self.paddles.setdefault(known.facts.auction_id, {})[deposit["user_id"]] = deposit["paddle"]
+
+    async def paddle(self, db, auction_id: str, user_id: str) -> int:
+        """The bidder's paddle in the session (given now to a deposit paid before paddles were)."""
+        known = self.paddles.get(auction_id, {}).get(user_id)
+        if known is None:
+            known = await paddles.paddle_for(db, auction_id, user_id)
+            self.paddles.setdefault(auction_id, {})[user_id] = known
+        return known

@@ -15,10 +15,11 @@ from typing import NamedTuple
 
 from pymongo.errors import DuplicateKeyError
 
-from domain import accounts, deposits, proxies
+from domain import deposits, paddles, proxies
 from domain.bid_cache import BidCache, KnownLot, LotFacts
 from domain.deps import Deps
-from domain.errors import AlreadyLeading, BidTooLow, DepositRequired, DomainError, Forbidden, LotNotLive, NotFound, RateLimited
+from domain.errors import (AlreadyLeading, BidTooHigh, BidTooLow, DepositRequired, DomainError, Forbidden, LotNotLive,
+                           NotFound, RateLimited)
 from domain.ids import new_id
 from domain.lots import next_min
 from domain.states import BID, move
@@ -58,16 +59,45 @@ def read_ahead(deps: Deps, lot: dict) -> None:
 
 
 async def check_may_bid(db, cache: BidCache, user: dict, lot_id: str, now: int) -> KnownLot:
-    """The rules about the bidder rather than the price: bans and the deposit."""
-    if user.get("banned_until", 0) > now:
-        raise Forbidden("bidding is suspended for this account after an unpaid order")
+    """The rules about the bidder rather than the price: bans and the deposit.
+    A bid refused for either on a lot that takes no bids is refused for the
+    lot's state, which a bidder can do nothing about."""
     known = await cache.known_lot(db, lot_id)
-    if not cache.covers(user["_id"], known):
-        deposit = await deposits.covering_deposit(db, user["_id"], {"_id": lot_id, "auction_id": known.facts.auction_id})
-        if not deposit:
-            raise DepositRequired("pay a deposit for this lot or its session first")
-        cache.cover(deposit, known)
+    try:
+        if user.get("banned_until", 0) > now:
+            raise Forbidden("bidding is suspended for this account after an unpaid order")
+        if not cache.covers(user["_id"], known):
+            deposit = await deposits.covering_deposit(db, user["_id"], {"_id": lot_id, "auction_id": known.facts.auction_id})
+            if not deposit:
+                raise DepositRequired("pay a deposit for this lot or its session first")
+            cache.cover(deposit, known)
+    except (Forbidden, DepositRequired):
+        lot = await db.lots.find_one({"_id": lot_id}, {"status": 1, "end_at": 1})
+        if lot["status"] != "live" or lot["end_at"] <= now:
+            raise LotNotLive(f"lot is {lot['status']}", status=lot["status"]) from None
+        raise
     return known
+
+
+JUMP_FACTOR = 10  # without a session cap, a bid is at most this many times the next minimum or the high estimate
+
+
+def highest_bid(facts: LotFacts, next_min: int) -> int:
+    """The most a bid may be when the next minimum is `next_min`: a slip of the
+    finger must not end a lot. The session's cap above the next minimum, or
+    ten times the larger of the next minimum and the lot's high estimate."""
+    if facts.max_jump:
+        return next_min + facts.max_jump
+    return JUMP_FACTOR * max(next_min, facts.estimate_high)
+
+
+def jump_rule(facts: LotFacts, price: int) -> dict:
+    """`highest_bid` as a condition on the lot's next minimum, for the bid's own write."""
+    if facts.max_jump:
+        return {"$gte": price - facts.max_jump}
+    if price <= JUMP_FACTOR * facts.estimate_high:
+        return {}
+    return {"$gte": -(-price // JUMP_FACTOR)}
 
 
 def extended_end(facts: LotFacts, end_at: int, now: int) -> int:
@@ -79,18 +109,23 @@ def extended_end(facts: LotFacts, end_at: int, now: int) -> int:
 
 
 async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: int, now: int,
-                 client_id: str = "", kind: str = "bid", by_leader: bool = False) -> BidResult:
+                 client_id: str = "", kind: str = "bid", expect_seq: int | None = None) -> BidResult:
     """Accept or refuse one bid, and announce it. A repeated `client_id`
-    returns the first answer. `by_leader` is for the proxies only: the
-    leader's own maximum answering a tie (see domain.proxies).
+    returns the first answer. `expect_seq` is for the proxies only: their
+    bid was planned from the lot at that seq (domain.proxies.settle), which
+    may raise the leader's own bid, take the lead at an equal price or stop
+    short of a full increment at a maximum, so the write is conditional on
+    the lot being exactly as planned instead of on the next minimum.
 
     A repeat is looked for only when the write is refused: a repeated bid
-    cannot pass the filter, since its sender leads or has been outbid."""
+    cannot pass the filter, since its sender leads, has been outbid, or had
+    the bid voided (`repeat_key`)."""
     known = await check_may_bid(db, cache, user, lot_id, now)
     facts = known.facts
     client_id = client_id or f"auto-{new_id()}"
-    bidder = accounts.masked_name(user)
-    last_bid = {"price": price, "user_id": user["_id"], "bidder": bidder, "client_id": client_id,
+    paddle = await cache.paddle(db, facts.auction_id, user["_id"])
+    bidder = paddles.label(paddle, user)
+    last_bid = {"price": price, "user_id": user["_id"], "bidder": bidder, "paddle": paddle, "client_id": client_id,
                 "kind": kind, "at": now}
     update = {
         "$set": {"price": price, "leader": user["_id"], "leader_name": bidder,
@@ -101,14 +136,15 @@ async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: in
     new_end = extended_end(facts, known.end_at, now)
     if new_end:
         update["$max"] = {"end_at": new_end}
+    if expect_seq is None:  # a bidder's bid: within the jump allowed, and not one an operator voided, sent again
+        rule = {"next_min": {"$lte": price, **jump_rule(facts, price)}, "leader": {"$ne": user["_id"]},
+                "voided_keys": {"$nin": [repeat_key(user["_id"], client_id)]}}
+    else:
+        rule = {"seq": expect_seq}
     before = await db.lots.find_one_and_update(
-        {"_id": lot_id, "status": "live", "end_at": {"$gt": now}, "next_min": {"$lte": price},
-         "leader": user["_id"] if by_leader else {"$ne": user["_id"]}},
-        update,
-        return_document=False,
-    )
+        {"_id": lot_id, "status": "live", "end_at": {"$gt": now}, **rule}, update, return_document=False)
     if not before:
-        return await _refused(db, cache, user, lot_id, price, now, client_id)
+        return await _refused(db, cache, user, lot_id, price, now, client_id, facts)
     lot = _after(before, update)
     if not new_end and extended_end(facts, before["end_at"], now):
         # The end we knew was too old to see the window: extend now, still conditionally.
@@ -127,6 +163,14 @@ async def decide(db, events, cache: BidCache, user: dict, lot_id: str, price: in
     result = BidResult(bid, lot, before["leader"], False)
     await events.publish(bid_event(result))
     return result
+
+
+def repeat_key(user_id: str, client_id: str) -> str:
+    """How a lot remembers a bid an operator voided, so that the same request
+    sent again (a reconnecting client resends) is answered, not bid again:
+    after an undo its price may be valid once more. `$nin`, not `$ne`: on the
+    embedded store `$ne` against an array matches even a listed value."""
+    return f"{user_id}:{client_id}"
 
 
 def _after(before: dict, update: dict) -> dict:
@@ -149,7 +193,7 @@ async def store_bid(db, bid: dict) -> None:
         await db.bids.insert_one({**bid, "client_id": f"{bid['client_id']}#{bid['seq']}"})
 
 
-async def _refused(db, cache, user, lot_id, price, now, client_id) -> BidResult:
+async def _refused(db, cache, user, lot_id, price, now, client_id, facts: LotFacts) -> BidResult:
     """Say why the conditional write did not match, from a fresh read."""
     first = await db.bids.find_one({"user_id": user["_id"], "client_id": client_id})
     lot = await db.lots.find_one({"_id": lot_id, "deleted_at": 0})
@@ -167,6 +211,9 @@ async def _refused(db, cache, user, lot_id, price, now, client_id) -> BidResult:
         raise LotNotLive(f"lot is {lot['status']}", status=lot["status"])
     if lot["leader"] == user["_id"]:
         raise AlreadyLeading("you are already the highest bidder", next_min=next_min(lot))
+    if price > highest_bid(facts, next_min(lot)):
+        raise BidTooHigh(f"a bid may be at most {highest_bid(facts, next_min(lot))} now",
+                         max_price=highest_bid(facts, next_min(lot)), next_min=next_min(lot))
     raise BidTooLow(f"the next bid must be at least {next_min(lot)}", next_min=next_min(lot))
 
 
@@ -176,6 +223,7 @@ def bid_doc(lot: dict) -> dict:
     last = lot["last_bid"]
     doc = {"_id": f"{lot['_id']}:{lot['seq']}", "lot_id": lot["_id"], "auction_id": lot["auction_id"],
            "seq": lot["seq"], "price": last["price"], "user_id": last["user_id"], "bidder": last["bidder"],
+           "paddle": last.get("paddle", 0),
            "status": "bidding", "client_id": last["client_id"], "kind": last["kind"], "created_at": last["at"]}
     if last["kind"] == "undo":
         doc.update(status="void", voided_seq=last["voided_seq"])
@@ -196,8 +244,12 @@ async def repair_history(db, lot: dict) -> bool:
     return written
 
 
-async def history(db, lot_id: str, limit: int = HISTORY_PAGE, before_seq: int = 0) -> list[dict]:
-    query = {"lot_id": lot_id}
+async def history(db, lot_id: str, limit: int = HISTORY_PAGE, before_seq: int = 0,
+                  corrections: bool = False) -> list[dict]:
+    """Newest first. As bidders read it, an operator's corrections are not
+    bids and are left out (the bid a correction voided stays, marked void);
+    operators see them."""
+    query = {"lot_id": lot_id} if corrections else {"lot_id": lot_id, "kind": {"$ne": "undo"}}
     if before_seq:
         query["seq"] = {"$lt": before_seq}
     return await db.bids.find(query).sort("seq", -1).limit(limit).to_list(None)
@@ -211,4 +263,10 @@ def bid_event(result: BidResult, **extra) -> dict:
     return {"type": "bid", "lot": bid["lot_id"], "auction": bid["auction_id"], "seq": bid["seq"],
             "price": bid["price"], "bidder": bid["bidder"], "bid_count": lot["bid_count"],
             "next_min": lot["next_min"], "end_at": lot["end_at"], "kind": bid["kind"], "at": bid["created_at"],
-            "user": bid["user_id"], "previous_leader": result.previous_leader, **extra}
+            "user": bid["user_id"], "paddle": bid["paddle"], "reserve_met": reserve_met(lot),
+            "previous_leader": result.previous_leader, **extra}
+
+
+def reserve_met(lot: dict) -> bool:
+    """Whether the lot's secret reserve is reached: bidders see this, never the amount."""
+    return bool(lot["leader"]) and lot["price"] >= lot.get("reserve_price", 0)

@@ -13,13 +13,13 @@ close a crash interrupted. A session's end is completed the same way on
 the session (`complete_session`).
 """
 from domain import audit, auctions, lots, orders, refunds
+from domain.bidding import reserve_met
 from domain.rules import Rules
 from domain.states import LOT, move
 
 
 def outcome(lot: dict) -> str:
-    reached = lot["price"] >= (lot.get("reserve_price") or 0)
-    return "sold" if lot["leader"] and reached else "unsold"
+    return "sold" if reserve_met(lot) else "unsold"
 
 
 async def close_lot(db, events, lot_id: str, now: int, rules: Rules = Rules()) -> tuple[str, int]:

@@ -3,7 +3,7 @@ resume (the close moves by the paused time) and undo of the last bid (the
 previous bid leads again; the correction takes the next `seq`). Each is one
 conditional write on the lot, audited with the operator's name."""
 from domain import audit, lots
-from domain.bidding import BidResult, bid_doc, bid_event, repair_history
+from domain.bidding import BidResult, bid_doc, bid_event, repair_history, repeat_key
 from domain.errors import Conflict
 
 
@@ -28,6 +28,12 @@ async def resume(db, events, lot_id: str, operator: str, now: int) -> dict:
     return resumed
 
 
+def original_client_id(bid: dict) -> str:
+    """The id the client sent (a bid stored beside another with the same id carries `#seq`)."""
+    suffix = f"#{bid['seq']}"
+    return bid["client_id"].removesuffix(suffix)
+
+
 async def undo_last_bid(db, events, lot_id: str, operator: str, now: int) -> dict:
     """Void the leading bid; the one before it leads again."""
     lot = await lots.get(db, lot_id)
@@ -40,15 +46,18 @@ async def undo_last_bid(db, events, lot_id: str, operator: str, now: int) -> dic
     seq = lot["seq"] + 1
     correction = {
         "price": previous["price"] if previous else 0, "user_id": previous["user_id"] if previous else "",
-        "bidder": previous["bidder"] if previous else "", "client_id": f"undo:{lot_id}:{seq}",
+        "bidder": previous["bidder"] if previous else "", "paddle": previous.get("paddle", 0) if previous else 0,
+        "client_id": f"undo:{lot_id}:{seq}",
         "kind": "undo", "at": now, "voided_seq": undone["seq"],
+        "leader_at": previous["created_at"] if previous else 0,  # the restored leader's bid still dates from then
     }
     changed = await db.lots.find_one_and_update(
         {"_id": lot_id, "seq": lot["seq"], "status": lot["status"]},
         {"$set": {"price": correction["price"], "leader": correction["user_id"],
                   "leader_name": correction["bidder"], "last_bid": correction,
                   "next_min": previous["price"] + lot["increment"] if previous else lot["start_price"]},
-         "$inc": {"seq": 1, "bid_count": -1}},
+         "$inc": {"seq": 1, "bid_count": -1},
+         "$push": {"voided_keys": repeat_key(undone["user_id"], original_client_id(undone))}},
         return_document=True,
     )
     if not changed:

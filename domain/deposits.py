@@ -18,7 +18,7 @@ import asyncio
 
 from pymongo.errors import DuplicateKeyError
 
-from domain import refunds, wallet
+from domain import paddles, refunds, wallet
 from domain.errors import AmountMismatch, Conflict, Forbidden, InsufficientBalance, NotFound
 from domain.ids import new_id, readable_serial
 from domain.states import DEPOSIT, DEPOSIT_MONEY, LOT_OPEN, move
@@ -92,16 +92,44 @@ async def create(db, user: dict, auction_id: str, lot_id: str, pay_type: str, no
         "auction_id": auction_id, "lot_id": lot_id or "", "amount": amount, "remaining": amount,
         "scope": key if pay_type == "balance" else f"{key}#{deposit_id}", "scope_key": key,
         "status": "unpaid", "pay_type": pay_type, "state": "", "forfeit_order": "", "created_at": now, "paid_at": 0,
+        "paddle": await paddles.paddle_for(db, auction_id, user["_id"]), "offer_id": "",
     }
-    await _insert(db, doc, now)
     if pay_type in GATEWAYS:
-        return doc
+        return await _insert(db, doc, now)
+    return await _pay_from_balance(db, doc, now)
+
+
+async def _pay_from_balance(db, doc: dict, now: int) -> dict:
+    """Claim the deposit's scope, debit the ledger (once, by key), mark it paid;
+    a refused debit releases the claim and changes nothing."""
+    await _insert(db, doc, now)
     try:
-        await wallet.append(db, user["_id"], "deposit", -doc["amount"], key=f"deposit:{deposit_id}", now=now, ref=doc["uid"])
+        await wallet.append(db, doc["user_id"], "deposit", -doc["amount"], key=f"deposit:{doc['_id']}", now=now,
+                            ref=doc["uid"])
     except InsufficientBalance:
-        await db.deposits.delete_one({"_id": deposit_id, "status": "unpaid"})  # release the claim
+        await db.deposits.delete_one({"_id": doc["_id"], "status": "unpaid"})  # release the claim
         raise
     return await _paid(db, doc, now)
+
+
+async def pay_for_offer(db, user: dict, lot: dict, offer_id: str, now: int) -> dict:
+    """A lot deposit paid from the balance to accept a second-chance offer on
+    a lot that has closed: its scope is the offer's (the bidder's refunded
+    deposit for the lot keeps the lot's), and paying again for the same
+    offer pays once."""
+    key = f"{user['_id']}:offer:{offer_id}"
+    found = await db.deposits.find_one({"scope": key})
+    if found and found["status"] == "paid":
+        return found
+    if found:  # a claim a crash cut short: the sweep's recover_claims finishes or releases it
+        raise Conflict("the deposit for this offer is being paid; try again in a moment")
+    doc = {
+        "_id": new_id(), "user_id": user["_id"], "kind": "lot", "auction_id": lot["auction_id"], "lot_id": lot["_id"],
+        "amount": lot["deposit"], "remaining": lot["deposit"], "scope": key, "scope_key": key, "status": "unpaid",
+        "pay_type": "balance", "state": "", "forfeit_order": "", "created_at": now, "paid_at": 0, "offer_id": offer_id,
+        "paddle": await paddles.paddle_for(db, lot["auction_id"], user["_id"]),
+    }
+    return await _pay_from_balance(db, doc, now)
 
 
 async def _mark_paid(db, deposit_id: str, now: int, **extra) -> dict | None:
@@ -150,7 +178,10 @@ async def confirm_gateway_payment(db, uid: str, amount: int, now: int) -> dict:
 async def _refund_if_too_late(db, doc: dict, now: int) -> dict:
     """A deposit that became paid after its lot or session closed (or was
     deleted) missed the refunds made then: it can no longer be bid with, so
-    it goes back at once."""
+    it goes back at once. Not one paid for a second-chance offer: that one is
+    paid for a closed lot (domain/offers.py gives it back if unused)."""
+    if doc.get("offer_id"):
+        return doc
     if doc["kind"] == "lot":
         lot = await db.lots.find_one({"_id": doc["lot_id"]}, {"status": 1, "deleted_at": 1})
         late = lot["deleted_at"] or lot["status"] not in LOT_OPEN

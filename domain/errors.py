@@ -46,6 +46,11 @@ class BidTooLow(DomainError):
     code = "bid_too_low"
 
 
+class BidTooHigh(DomainError):
+    """A jump above what the session allows over the next minimum (a Gavel addition to the codes)."""
+    code = "bid_too_high"
+
+
 class AlreadyLeading(DomainError):
     code = "already_leading"
 
@@ -92,3 +97,8 @@ class AmountMismatch(DomainError):
 
 class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
+
+
+class Unavailable(DomainError):
+    """The store cannot be reached: nothing was done (a Gavel addition to the codes, HTTP 503)."""
+    code = "unavailable"

@@ -39,7 +39,7 @@ async def create(db, events, auction_id: str, fields: dict, now: int) -> dict:
         "auction_id": auction_id, "status": auction["status"], "price": 0, "leader": "",
         "leader_name": "", "bid_count": 0, "look_count": 0, "seq": 0, "deal_price": 0,
         "end_at": auction["auction_end"], "paused_at": 0, "deleted_at": 0, "proxy_count": 0,
-        "last_bid": {},
+        "last_bid": {}, "voided_keys": [],
         "created_at": now, "updated_at": now,
     }
     doc["next_min"] = doc["start_price"]

@@ -48,7 +48,10 @@ async def _create(db, lot: dict, key: str, rules: Rules) -> dict:
     bid = await _winning_bid(db, lot)
     if bid:
         await move(db.bids, BID, {"_id": bid["_id"]}, "won")
-    deposit = await deposits.covering_deposit(db, lot["leader"], lot)
+    if lot.get("award_deposit"):  # a second-chance award names the deposit paid to accept it
+        deposit = await db.deposits.find_one({"_id": lot["award_deposit"]})
+    else:
+        deposit = await deposits.covering_deposit(db, lot["leader"], lot)
     order = {
         "_id": new_id(), "lot_key": key, "round": lot["round"], "user_id": lot["leader"],
         "lot_id": lot["_id"], "auction_id": lot["auction_id"], "bid_id": bid["_id"] if bid else "",

@@ -1,4 +1,4 @@
-"""Overdue (逾期未付款) and the second-chance offer.
+"""Overdue (逾期未付款).
 
 At its deadline an order still `unpaid` becomes `overdue` (one conditional
 write that also opens `forfeit: "pending"` on the order); then, each step
@@ -7,16 +7,13 @@ forfeited (a deduction of kind `overdue` for what remains of it), the buyer
 barred from bidding for a while, `total_deal` recounted, and the order's
 `forfeit: "done"`. The recovery sweep finishes whatever a crash cut short.
 
-Then the operator may offer the lot to the runner-up (second chance): a new
-round of the lot, awarded at that bidder's last bid, with its own order and
-deadline, if that bidder still holds a deposit covering the lot.
+Then the operator may offer the lot to the runner-up (domain/offers.py).
 """
 from pymongo.errors import DuplicateKeyError
 
-from domain import audit, closing, deposits, lots, orders, refunds
-from domain.errors import Conflict
+from domain import audit, closing, lots, orders
 from domain.rules import Rules
-from domain.states import BID, DEPOSIT_MONEY, LOT, ORDER, move
+from domain.states import BID, DEPOSIT_MONEY, ORDER, move
 
 
 async def expire(db, events, order_id: str, now: int, rules: Rules) -> dict | None:
@@ -67,31 +64,3 @@ async def finish_interrupted(db, events, now: int, rules: Rules) -> None:
     for query in ({"forfeit": "pending"}, {"status": "unpaid", "deadline": {"$lte": now}}):  # not $or: a scan
         async for order in db.orders.find(query, {"_id": 1}):
             await expire(db, events, order["_id"], now, rules)
-
-
-async def second_chance(db, events, lot_id: str, operator: str, now: int, rules: Rules) -> dict:
-    """Offer an overdue lot to the best other bidder at their last bid."""
-    lot = await lots.get(db, lot_id)
-    if lot["status"] != "overdue":
-        raise Conflict("only an overdue lot can be offered to the runner-up")
-    defaulted = [o["user_id"] async for o in db.orders.find({"lot_id": lot_id}, {"user_id": 1})]
-    runner = await db.bids.find_one({"lot_id": lot_id, "status": "bidding", "user_id": {"$nin": defaulted}},
-                                    sort=[("seq", -1)])
-    if not runner:
-        raise Conflict("no other bidder to offer the lot to")
-    user = await db.users.find_one({"_id": runner["user_id"]}, {"banned_until": 1})
-    if user and user.get("banned_until", 0) > now:
-        raise Conflict("the runner-up is barred from bidding")
-    if not await deposits.covering_deposit(db, runner["user_id"], lot):
-        raise Conflict("the runner-up no longer holds a deposit for this lot")
-    offered = await move(db.lots, LOT, {"_id": lot_id, "round": lot["round"]}, "sold", "overdue",
-                         set={"leader": runner["user_id"], "leader_name": runner["bidder"],
-                              "deal_price": runner["price"], "awarded_at": now, "round": lot["round"] + 1,
-                              "settle": "pending"})
-    if not offered:
-        raise Conflict("the lot changed meanwhile; look again")
-    await audit.record(db, lot_id, "second_chance", now, actor=operator, user_id=runner["user_id"], price=runner["price"])
-    order = await closing.complete_lot(db, events, lot_id, now, rules)
-    await refunds.pay_lots(db, {"_id": lot_id}, now)
-    await closing.recount_deals(db, lot["auction_id"])
-    return order or await db.orders.find_one({"lot_key": f"{lot_id}:{offered['round']}"})

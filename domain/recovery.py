@@ -2,7 +2,7 @@
 timer) interrupted. Each step it calls is keyed and conditional, so running
 the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/timers.py)."""
-from domain import auctions, bidding, closing, deposits, logins, overdue, refunds, timeline
+from domain import auctions, bidding, closing, coupons, deposits, logins, offers, overdue, refunds, timeline
 from domain.rules import Rules
 
 
@@ -34,4 +34,8 @@ async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0) -> None
     await refunds.pay_claimed(db, {}, now)
     await refunds.refund_withdrawn(db, now)
     await overdue.finish_interrupted(db, events, now, rules)
+    await offers.finish_interrupted(db, events, now, rules)
+    await coupons.recover_claims(db, now)
+    await coupons.follow_sessions(db, rules)
+    await coupons.expire_due(db, now)  # also when no timer ran (the timers are rebuilt after the sweep)
     await logins.purge(db, now)

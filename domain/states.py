@@ -29,8 +29,10 @@ DEPOSIT_STATE_TEXT = {
 REFUND_TEXT = {"pending": "待退款", "done": "退款成功"}
 DEDUCTION_TEXT = {"overdue": "逾期扣款", "payment": "支付抵扣"}
 ORDER_TEXT = {"unpaid": "待支付", "to_receive": "待收货", "completed": "已完成", "overdue": "逾期未支付"}
+OFFER_TEXT = {"pending": "待确认", "accepted": "已接受", "declined": "已放弃", "expired": "已过期"}
 COUPON_TEXT = {"pending": "未开始", "claiming": "领取中", "ended": "已结束"}
-USER_COUPON_TEXT = {"unused": "未使用", "used": "已使用", "expired": "已过期"}
+# `pending`: a claim stored but not yet counted (domain/coupons.py); `locked`: held by a pending payment.
+USER_COUPON_TEXT = {"unused": "未使用", "used": "已使用", "expired": "已过期", "pending": "领取中", "locked": "锁定中"}
 
 LOT_OPEN = ("scheduled", "preview", "live", "paused")
 
@@ -108,8 +110,23 @@ DEPOSIT_MONEY = Machine("deposit money", DEPOSIT_STATE_TEXT, {
     "forfeited": ("forfeiting",),
 }, field="state")
 REFUND = Machine("refund", REFUND_TEXT, {"done": ("pending",)})
+OFFER = Machine("offer", OFFER_TEXT, {
+    "accepted": ("pending",),
+    "declined": ("pending",),
+    "expired": ("pending",),
+})
+COUPON = Machine("coupon", COUPON_TEXT, {
+    "claiming": ("pending",),
+    "ended": ("claiming",),
+})
+USER_COUPON = Machine("user coupon", USER_COUPON_TEXT, {
+    "unused": ("pending", "locked"),  # locked → unused: the payment closed and gives it back
+    "locked": ("unused",),
+    "used": ("locked",),
+    "expired": ("unused",),
+})
 
-MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND)
+MACHINES = (AUCTION, LOT, BID, ORDER, DEPOSIT, DEPOSIT_MONEY, REFUND, OFFER, COUPON, USER_COUPON)
 
 
 async def move(collection, machine: Machine, query: dict, to: str, frm: str | Iterable[str] | None = None, *,

@@ -17,7 +17,7 @@ from domain.states import LOT_OPEN
 class Timer(NamedTuple):
     job_id: str
     at: int          # epoch ms
-    action: str      # "advance" (a session), "close" (a lot) or "overdue" (an order)
+    action: str      # "advance" (a session), "close" (a lot), "overdue" (an order), "offer", "coupon", "coupon-expiry"
     target: str
 
 
@@ -46,6 +46,27 @@ def order_timer(order: dict) -> Timer | None:
     if order["status"] != "unpaid":
         return None
     return Timer(f"overdue:{order['_id']}", order["deadline"], "overdue", order["_id"])
+
+
+def offer_timer(offer: dict) -> Timer | None:
+    """A pending second-chance offer's deadline."""
+    if offer["status"] != "pending":
+        return None
+    return Timer(f"offer:{offer['_id']}", offer["deadline"], "offer", offer["_id"])
+
+
+def coupon_timers(coupon: dict) -> list[Timer]:
+    """A coupon opens at claim_start and closes at claim_end."""
+    if coupon["deleted_at"] or coupon["status"] == "ended":
+        return []
+    cid = coupon["_id"]
+    opens = [Timer(f"coupon-open:{cid}", coupon["claim_start"], "coupon", cid)] if coupon["status"] == "pending" else []
+    return [*opens, Timer(f"coupon-close:{cid}", coupon["claim_end"], "coupon", cid)]
+
+
+def coupon_expiry_timer(at: int) -> Timer | None:
+    """One timer for every user coupon: at the first end still to come."""
+    return Timer("coupon-expiry", at, "coupon-expiry", "") if at else None
 
 
 async def _lot_ids(db, query: dict) -> list[str]:

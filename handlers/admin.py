@@ -31,7 +31,7 @@ class AdminAuctionHandler(BaseHandler):
     async def get(self, auction_id):
         self.require_operator()
         doc = await auctions.get(self.db, auction_id)
-        items = [render.lot(lot) for lot in await lots.of_auction(self.db, auction_id)]
+        items = [render.admin_lot(lot) for lot in await lots.of_auction(self.db, auction_id)]
         self.send(render.auction(doc, lots=items))
 
     async def put(self, auction_id):
@@ -54,7 +54,7 @@ class AdminLotsHandler(BaseHandler):
         self.require_operator()
         req = self.parse(schemas.LotCreate)
         doc = await lots.create(self.db, self.ctx.events, auction_id, req.model_dump(), self.now())
-        self.send(render.lot(doc), 201)
+        self.send(render.admin_lot(doc), 201)
 
 
 class AdminLotHandler(BaseHandler):
@@ -62,13 +62,13 @@ class AdminLotHandler(BaseHandler):
 
     async def get(self, lot_id):
         self.require_operator()
-        self.send(render.lot(await lots.get(self.db, lot_id)))
+        self.send(render.admin_lot(await lots.get(self.db, lot_id)))
 
     async def put(self, lot_id):
         self.require_operator()
         req = self.parse(schemas.LotEdit)
         doc = await lots.update(self.db, self.ctx.events, lot_id, req.model_dump(exclude_unset=True), self.now())
-        self.send(render.lot(doc))
+        self.send(render.admin_lot(doc))
 
     async def delete(self, lot_id):
         self.require_operator()

@@ -6,10 +6,12 @@ import re
 import orjson
 import tornado.web
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 from tornado import httputil
 
 from domain import accounts
-from domain.errors import DomainError, Forbidden, InvalidRequest, TooLarge, Unauthorized, UnsupportedMediaType
+from domain.errors import (DomainError, Forbidden, InvalidRequest, TooLarge, Unauthorized, Unavailable,
+                           UnsupportedMediaType)
 from handlers.edge import Edge
 from handlers.errors import body, from_validation, http_status
 
@@ -30,6 +32,13 @@ def media_type(headers) -> str:
     return headers.get("Content-Type", "").partition(";")[0].strip().lower()
 
 
+def check_store(ctx) -> None:
+    """Refuse at once, rather than after the driver's wait, while the store is known to be away."""
+    trouble = ctx.store_trouble()
+    if trouble:
+        raise Unavailable(f"the store cannot be reached ({trouble}); nothing was done, try again shortly")
+
+
 @tornado.web.stream_request_body
 class BaseHandler(Edge, tornado.web.RequestHandler):
     accepts = JSON  # the media type of a body this route takes (uploads: multipart/form-data)
@@ -47,6 +56,7 @@ class BaseHandler(Edge, tornado.web.RequestHandler):
 
     async def prepare(self):
         self.take_body()
+        check_store(self.ctx)
         self.token = bearer_token(self.request.headers.get("Authorization"))
         self.user = await accounts.authenticate(self.db, self.token, self.now(), self.ctx.settings.token_life)
 
@@ -187,6 +197,8 @@ class BaseHandler(Edge, tornado.web.RequestHandler):
         super().log_exception(typ, value, tb)
 
     def _handle_request_exception(self, e):
+        if isinstance(e, ConnectionFailure):  # the store went away mid-request: nothing was done
+            e = Unavailable("the store cannot be reached; nothing was done, try again shortly")
         if isinstance(e, DomainError):
             if self._finished:
                 return

@@ -46,7 +46,7 @@ class LotControlHandler(BaseHandler):
         operator = self.require_operator()
         do = {"pause": controls.pause, "resume": controls.resume, "undo": controls.undo_last_bid}[action]
         lot = await do(self.db, self.ctx.events, lot_id, operator["_id"], self.now())
-        self.send(render.lot(lot))
+        self.send(render.admin_lot(lot))
 
 
 class AdminBidsHandler(BaseHandler):
@@ -57,5 +57,5 @@ class AdminBidsHandler(BaseHandler):
         await lots.get(self.db, lot_id)
         limit = self.query_int("limit", 100, 1, 1000)
         before = self.query_int("before_seq", 0, 0, 10**12)
-        items = await bidding.history(self.db, lot_id, limit, before)
+        items = await bidding.history(self.db, lot_id, limit, before, corrections=True)
         self.send({"items": [{**render.bid(b), "user_id": b["user_id"], "kind": b["kind"]} for b in items]})

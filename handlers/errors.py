@@ -11,6 +11,7 @@ STATUS = {
     "too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,
+    "unavailable": 503,
 }  # everything else is a 409 conflict of some kind
 
 # pydantic error types meaning "parsed, but out of range" (422) rather than malformed (400).

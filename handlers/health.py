@@ -9,11 +9,14 @@ class HealthHandler(BaseHandler):
         pass  # no auth needed, and no database read before the check itself
 
     async def get(self):
+        trouble = self.ctx.store_trouble()
         try:
+            if trouble:
+                raise ConnectionError(trouble)
             await asyncio.wait_for(self.db.command("ping"), 2)
             mongo = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure is "down", with its reason
-            mongo = f"down: {type(exc).__name__}"
+            mongo = f"down: {trouble or type(exc).__name__}"
         try:
             redis = "ok" if await asyncio.wait_for(self.ctx.broker.ping(), 2) else "down"
         except Exception as exc:  # noqa: BLE001

@@ -6,10 +6,11 @@ import struct
 
 import orjson
 
+from domain.bidding import reserve_met
 from domain.clock import to_iso
 from domain.errors import DomainError
 from domain.lots import next_min
-from domain.states import AUCTION_TEXT, LOT_TEXT
+from domain.states import AUCTION_TEXT, COUPON_TEXT, LOT_TEXT, OFFER_TEXT
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -28,8 +29,8 @@ def frame(message: dict) -> bytes:
 
 def history_bid(doc: dict) -> dict:
     """A bid of the history as a snapshot lists it."""
-    return {"seq": doc["seq"], "price": doc["price"], "bidder": doc["bidder"], "status": doc["status"],
-            "created_at": to_iso(doc["created_at"])}
+    return {"seq": doc["seq"], "price": doc["price"], "bidder": doc["bidder"], "paddle": doc.get("paddle", 0),
+            "status": doc["status"], "created_at": to_iso(doc["created_at"])}
 
 
 def snapshot(lot: dict, bids: list[dict], watchers: int, now: int) -> dict:
@@ -37,15 +38,17 @@ def snapshot(lot: dict, bids: list[dict], watchers: int, now: int) -> dict:
         "id": lot["_id"], "auction_id": lot["auction_id"], "title": lot["title"], "status": lot["status"],
         "status_text": LOT_TEXT[lot["status"]], "price": lot["price"], "start_price": lot["start_price"],
         "increment": lot["increment"], "next_min": next_min(lot), "leader": lot["leader_name"],
-        "bid_count": lot["bid_count"], "watchers": watchers, "end_at": to_iso(lot["end_at"]), "seq": lot["seq"]},
+        "bid_count": lot["bid_count"], "watchers": watchers, "end_at": to_iso(lot["end_at"]), "seq": lot["seq"],
+        "reserve_met": reserve_met(lot)},
         "bids": [history_bid(b) for b in bids]}
 
 
 def bid(event: dict, now: int) -> dict:
     """An accepted bid, or an operator's correction (`correction`, the `voided_seq`)."""
     message = {"type": "bid", "lot": event["lot"], "seq": event["seq"], "price": event["price"],
-               "bidder": event["bidder"], "bid_count": event["bid_count"], "next_min": event["next_min"],
-               "end_at": to_iso(event["end_at"]), "server_time": now}
+               "bidder": event["bidder"], "paddle": event["paddle"], "bid_count": event["bid_count"],
+               "next_min": event["next_min"], "reserve_met": event["reserve_met"], "end_at": to_iso(event["end_at"]),
+               "server_time": now}
     if event["kind"] == "undo":
         message.update(correction=True, voided_seq=event["voided_seq"])
     return message
@@ -74,6 +77,13 @@ def status(event: dict, now: int) -> dict:
 def auction(event: dict, now: int) -> dict:
     return {"type": "auction", "auction": event["auction"], "status": event["status"],
             "status_text": AUCTION_TEXT[event["status"]], "server_time": now}
+
+
+def offer(event: dict, now: int) -> dict:
+    """To the bidder a second-chance offer is made to, at each of its moves."""
+    return {"type": "offer", "offer": event["offer"], "lot": event["lot"], "title": event["title"],
+            "price": event["price"], "status": event["status"], "status_text": OFFER_TEXT[event["status"]],
+            "deadline": to_iso(event["deadline"]), "server_time": now}
 
 
 def watchers(lot_id: str, count: int) -> dict:
@@ -106,6 +116,19 @@ def logged_out() -> dict:
 
 def pong(t: int | None, now: int) -> dict:
     return {"type": "pong", "t": t, "server_time": now}
+
+
+def coupons(states: list[dict], now: int, first: bool = False) -> dict:
+    """The claim centre's coupons as they change (`first`: all of them, on subscribing);
+    a coupon not seen before is one that opened: its details are in GET /api/coupons."""
+    items = [{"id": s["coupon"], "status": s["status"], "status_text": COUPON_TEXT[s["status"]],
+              "remaining": s["remaining"], "count": s["count"], **({"deleted": True} if s["deleted"] else {})}
+             for s in states]
+    return {"type": "coupons", **({"snapshot": True} if first else {}), "items": items, "server_time": now}
+
+
+def coupons_unsubscribed() -> dict:
+    return {"type": "unsubscribed", "coupons": True}
 
 
 def subscribed(lot_id: str | None = None, auction_id: str | None = None) -> dict:

@@ -1,6 +1,6 @@
 """Orders (订单): the buyer's, grouped by status as the seeds' order page
-shows them, and receipt; the operators' list and the second-chance offer."""
-from domain import orders, overdue
+shows them, and receipt; the operators' list; second-chance offers."""
+from domain import offers, orders
 from domain.states import ORDER_TEXT
 from handlers import render
 from handlers.base import BaseHandler
@@ -39,8 +39,31 @@ class AdminOrdersHandler(BaseHandler):
 
 class SecondChanceHandler(BaseHandler):
     async def post(self, lot_id):
-        """Offer an overdue lot to the runner-up at their last bid (a new order with its own deadline)."""
+        """Offer an overdue lot to the runner-up at their last bid; they accept (an order) or decline before its deadline."""
         operator = self.require_operator()
-        order = await overdue.second_chance(self.db, self.ctx.events, lot_id, operator["_id"], self.now(),
-                                            self.ctx.deps.rules)
-        self.send({"order": render.order(order), "user_id": order["user_id"]}, 201)
+        offer = await offers.offer_runner_up(self.db, self.ctx.events, lot_id, operator["_id"], self.now(),
+                                             self.ctx.deps.rules)
+        self.send({"offer": render.offer(offer), "user_id": offer["user_id"]}, 201)
+
+
+class OffersHandler(BaseHandler):
+    async def get(self):
+        """The caller's second-chance offers, newest first."""
+        user = self.require_user()
+        self.send({"items": [render.offer(o) for o in await offers.of_user(self.db, user["_id"])]})
+
+
+class OfferAcceptHandler(BaseHandler):
+    async def post(self, offer_id):
+        """Accept an offer before its deadline: the order (a lot deposit is paid from the balance if none covers the lot)."""
+        user = self.require_user()
+        order = await offers.accept(self.db, self.ctx.events, user, offer_id, self.now(), self.ctx.deps.rules)
+        self.send({"order": render.order(order)}, 201)
+
+
+class OfferDeclineHandler(BaseHandler):
+    async def post(self, offer_id):
+        """Decline an offer: it passes to the next bidder."""
+        user = self.require_user()
+        offer = await offers.decline(self.db, self.ctx.events, user, offer_id, self.now(), self.ctx.deps.rules)
+        self.send(render.offer(offer))

@@ -1,9 +1,11 @@
 """Documents as the API shows them (spec/api.md, "Field names"): ISO times,
 Chinese status labels, masked bidders, no internal fields."""
+from domain.bidding import reserve_met
 from domain.clock import to_iso
+from domain.coupon_value import KIND_TEXT, SCOPE_TEXT
 from domain.lots import next_min
-from domain.states import (AUCTION_TEXT, BID_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
-                           DEPOSIT_TEXT, LOT_TEXT, ORDER_TEXT, REFUND_TEXT)
+from domain.states import (AUCTION_TEXT, BID_TEXT, COUPON_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
+                           DEPOSIT_TEXT, LOT_TEXT, OFFER_TEXT, ORDER_TEXT, REFUND_TEXT, USER_COUPON_TEXT)
 
 
 def user(doc: dict, balance: int) -> dict:
@@ -21,7 +23,7 @@ def auction(doc: dict, **extra) -> dict:
         "id": doc["_id"], "title": doc["title"], "cover": doc["cover"], "video": doc["video"],
         "status": doc["status"], "status_text": AUCTION_TEXT[doc["status"]],
         "deposit": doc["deposit"], "extend_window_s": doc["extend_window_s"],
-        "extend_by_s": doc["extend_by_s"], "max_extend_s": doc.get("max_extend_s", 0),
+        "extend_by_s": doc["extend_by_s"], "max_extend_s": doc.get("max_extend_s", 0), "max_jump": doc["max_jump"],
         "lot_count": doc["lot_count"], "bid_count": doc["bid_count"],
         "look_count": doc["look_count"], "total_deal": doc["total_deal"],
     }
@@ -31,13 +33,14 @@ def auction(doc: dict, **extra) -> dict:
 
 
 def lot(doc: dict, **extra) -> dict:
+    """A lot as bidders see it: whether its reserve is met, never the reserve (admin_lot has it)."""
     return {
         "id": doc["_id"], "auction_id": doc["auction_id"], "catalog_no": doc["catalog_no"],
         "title": doc["title"], "cover": doc["cover"],
         "images": sorted(doc["images"], key=lambda i: i["order"]), "specs": doc["specs"],
         "start_price": doc["start_price"], "increment": doc["increment"],
         "estimate_low": doc["estimate_low"], "estimate_high": doc["estimate_high"],
-        "reserve_price": doc["reserve_price"], "deposit": doc["deposit"],
+        "reserve_met": reserve_met(doc), "deposit": doc["deposit"],
         "status": doc["status"], "status_text": LOT_TEXT[doc["status"]],
         "price": doc["price"], "next_min": next_min(doc), "leader": doc["leader_name"],
         "bid_count": doc["bid_count"], "look_count": doc["look_count"],
@@ -46,10 +49,14 @@ def lot(doc: dict, **extra) -> dict:
     }
 
 
+def admin_lot(doc: dict, **extra) -> dict:
+    return lot(doc, reserve_price=doc["reserve_price"], **extra)
+
+
 def bid(doc: dict) -> dict:
     return {"seq": doc["seq"], "lot_id": doc["lot_id"], "price": doc["price"],
-            "bidder": doc["bidder"], "status": doc["status"], "status_text": BID_TEXT[doc["status"]],
-            "created_at": to_iso(doc["created_at"])}
+            "bidder": doc["bidder"], "paddle": doc.get("paddle", 0), "status": doc["status"],
+            "status_text": BID_TEXT[doc["status"]], "created_at": to_iso(doc["created_at"])}
 
 
 def deposit(doc: dict) -> dict:
@@ -59,6 +66,7 @@ def deposit(doc: dict) -> dict:
         "auction_id": doc["auction_id"], "lot_id": doc["lot_id"] or None, "amount": doc["amount"],
         "remaining": doc["remaining"], "status": doc["status"], "status_text": DEPOSIT_TEXT[doc["status"]],
         "pay_type": doc["pay_type"], "state": doc["state"], "state_text": DEPOSIT_STATE_TEXT.get(doc["state"], ""),
+        "paddle": doc.get("paddle", 0),
         "created_at": to_iso(doc["created_at"]), "paid_at": to_iso(doc["paid_at"]),
         "refunds": [{"uid": r["uid"], "amount": r["amount"], "status": r["status"],
                      "status_text": REFUND_TEXT[r["status"]], "created_at": to_iso(r["created_at"]),
@@ -89,3 +97,42 @@ def order(doc: dict) -> dict:
 def order_groups(groups: dict[str, list[dict]]) -> dict:
     """The seeds' shape: {"unpaid": {"text": "待支付", "items": [...]}, ...}."""
     return {status: {"text": ORDER_TEXT[status], "items": [order(o) for o in items]} for status, items in groups.items()}
+
+
+def offer(doc: dict) -> dict:
+    return {"id": doc["_id"], "lot_id": doc["lot_id"], "auction_id": doc["auction_id"], "title": doc["title"],
+            "cover": doc["cover"], "price": doc["price"], "status": doc["status"],
+            "status_text": OFFER_TEXT[doc["status"]], "deadline": to_iso(doc["deadline"]),
+            "created_at": to_iso(doc["created_at"]), "order_id": doc["order_id"] or None}
+
+
+def _coupon_terms(doc: dict) -> dict:
+    """What a coupon and a user coupon both show of the coupon's terms."""
+    return {"title": doc["title"], "cover": doc["cover"], "kind": doc["kind"], "kind_text": KIND_TEXT[doc["kind"]],
+            "value": doc["value"], "min_spend": doc["min_spend"], "max_off": doc["max_off"], "scope": doc["scope"],
+            "scope_text": SCOPE_TEXT[doc["scope"]], "auction_id": doc["auction_id"] or None,
+            "lot_id": doc["lot_id"] or None, "use_start": to_iso(doc["use_start"])}
+
+
+def coupon(doc: dict, **extra) -> dict:
+    return {
+        "id": doc["_id"], **_coupon_terms(doc), "count": doc["count"], "claimed": doc["claimed"],
+        "remaining": doc["remaining"], "claim_start": to_iso(doc["claim_start"]), "claim_end": to_iso(doc["claim_end"]),
+        "use_end": to_iso(doc["use_end"]), "valid_days": doc["valid_days"], "status": doc["status"],
+        "status_text": COUPON_TEXT[doc["status"]], "created_at": to_iso(doc["created_at"]), **extra,
+    }
+
+
+def user_coupon(doc: dict, **extra) -> dict:
+    return {
+        "id": doc["_id"], "coupon_id": doc["coupon_id"], "status": doc["status"],
+        "status_text": USER_COUPON_TEXT[doc["status"]], "order_id": doc["order_id"] or None,
+        "claimed_at": to_iso(doc["claimed_at"]), "expires_at": to_iso(doc["expires_at"]),
+        "used_at": to_iso(doc["used_at"]), **_coupon_terms(doc), **extra,
+    }
+
+
+def user_coupon_groups(groups: dict[str, list[dict]]) -> dict:
+    """{"unused": {"text": "未使用", "items": [...]}, "used": {...}, "expired": {...}}."""
+    return {status: {"text": USER_COUPON_TEXT[status], "items": [user_coupon(uc) for uc in items]}
+            for status, items in groups.items()}

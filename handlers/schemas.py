@@ -69,6 +69,7 @@ class AuctionCreate(Body):
     extend_window_s: Seconds = 0
     extend_by_s: Seconds = 0
     max_extend_s: Seconds = 0
+    max_jump: CentsOrZero = 0  # the most a bid may be above the next minimum; 0: ten times the next minimum or high estimate
 
 
 class Image(Body):
@@ -121,3 +122,33 @@ class DepositRequest(Body):
     auction_id: Annotated[str, Field(min_length=1, max_length=64)]
     lot_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     pay_type: Literal["balance", "wechat", "alipay"]
+
+
+Title = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]  # no control characters
+RefId = Annotated[str, Field(pattern=r"^[0-9a-f]{0,64}$")]  # "" names nothing
+
+
+class CouponCreate(Body):
+    """A coupon (spec/domain.md, "Coupons"). A discount's `value` is the percent
+    paid (88 = pay 88 %, 1–99), with an optional cap `max_off`; a threshold
+    coupon takes `value` off a price of at least `min_spend`. Use: a fixed
+    window (use_start, use_end) or `valid_days` after the claim; a session or
+    lot coupon with neither lasts until its session's end + COUPON_EXPIRE_SECONDS."""
+    title: Title
+    cover: Url = ""
+    scope: Literal["general", "auction", "lot"] = "general"
+    auction_id: RefId = ""
+    lot_id: RefId = ""
+    kind: Literal["cash", "threshold", "discount"]
+    value: Annotated[int, Field(strict=True, gt=0, le=10**12)]
+    min_spend: CentsOrZero = 0
+    max_off: CentsOrZero = 0
+    count: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    claim_start: Time
+    claim_end: Time
+    use_start: Time | None = None
+    use_end: Time | None = None
+    valid_days: Annotated[int, Field(strict=True, ge=0, le=3650)] = 0
+
+
+CouponEdit = partial(CouponCreate)

@@ -20,14 +20,16 @@ from urllib.parse import urlparse
 
 import orjson
 import tornado.web
-from pydantic import Field, ValidationError
+from pydantic import Field, StrictBool, ValidationError
+from pymongo.errors import ConnectionFailure
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from domain import accounts, auctions, bidding, proxies
-from domain.errors import Conflict, DomainError, InvalidRequest, RateLimited, TooLarge, Unauthorized
+from domain import accounts, auctions, bidding, coupons, proxies
+from domain.errors import Conflict, DomainError, InvalidRequest, RateLimited, TooLarge, Unauthorized, Unavailable
 from domain.ratelimit import TokenBucket
 from handlers import messages
+from handlers.base import check_store
 from handlers.edge import Edge
 from handlers.errors import from_validation
 from handlers.schemas import Body, Cents
@@ -40,6 +42,7 @@ class Subscribe(Body):
     lot: Id | None = None
     auction: Id | None = None
     since: Annotated[int, Field(strict=True, ge=0)] | None = None
+    coupons: StrictBool = False  # the claim centre (docs/architecture.md, "What Gavel adds")
 
 
 class Bid(Body):
@@ -186,9 +189,13 @@ class LiveSocket(Edge, WebSocketHandler):
                 msg = OPS[op].model_validate(data)
             except ValidationError as exc:
                 raise from_validation(exc) from None
+            if op != "ping":
+                check_store(self.ctx)
             await getattr(self, f"op_{op}")(msg)
         except DomainError as exc:
             self.send(messages.error(exc, request_id))
+        except ConnectionFailure:  # the store went away mid-request: nothing was done
+            self.send(messages.error(Unavailable("the store cannot be reached; try again shortly"), request_id))
         except WebSocketClosedError:
             pass
 
@@ -222,8 +229,13 @@ class LiveSocket(Edge, WebSocketHandler):
         self.send(messages.pong(msg.t, self.ctx.clock.now_ms()))
 
     async def op_subscribe(self, msg: Subscribe) -> None:
-        if bool(msg.lot) == bool(msg.auction):
-            raise InvalidRequest("subscribe to exactly one of lot or auction")
+        if bool(msg.lot) + bool(msg.auction) + msg.coupons != 1:
+            raise InvalidRequest("subscribe to exactly one of lot, auction or coupons")
+        if msg.coupons:
+            states = [coupons.state(c) for c in await coupons.centre(self.ctx.db)]
+            if self.ws_connection is not None:  # else closed while they were read
+                self.push(self.ctx.coupon_feed.watch(self, states))
+            return
         limit = self.ctx.settings.ws_max_subscriptions
         watched = msg.lot in self.lots or msg.auction in self.auctions
         if len(self.lots) + len(self.auctions) >= limit and not watched:
@@ -243,6 +255,10 @@ class LiveSocket(Edge, WebSocketHandler):
             self.push(frame)
 
     async def op_unsubscribe(self, msg: Subscribe) -> None:
+        if msg.coupons:
+            self.ctx.hub.unwatch_coupons(self)
+            self.send(messages.coupons_unsubscribed())
+            return
         if msg.lot:
             self.lots.discard(msg.lot)
             self.ctx.hub.unwatch_lot(self, msg.lot)

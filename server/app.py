@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +19,15 @@ from domain.deps import Deps
 from domain.ratelimit import Limiter
 from domain.rules import Rules
 from handlers import accounts as account_h, admin, bids, catalog, deposits as deposit_h, health, orders, ws
-from handlers import files, metrics as metrics_h, openapi
+from handlers import coupons as coupon_h
+from handlers import metrics as metrics_h, openapi, static
 from handlers.base import NotFoundHandler
 from handlers.edge import SecurityHeaders
-from server import db as dbmod, logs
+from server import db as dbmod, demo, logs
 from server import hub as hubmod
 from server.broker import Broker, create_broker
 from server.counters import SessionBidCounts
+from server.coupon_feed import CouponFeed
 from server.embedded_store import EmbeddedStore
 from server.events import EventBus, Router
 from server.hub import Hub
@@ -70,6 +73,8 @@ class Context:
     timers: Timers
     counts: SessionBidCounts
     metrics: Metrics
+    store_trouble: Callable[[], str]  # why the store cannot take a write now ("" when it can), without I/O
+    coupon_feed: CouponFeed
     connects: Limiter  # new sockets per client address, on this node (a flood of connections is the node's to bear)
     sockets: set = field(default_factory=set)
 
@@ -80,15 +85,18 @@ class Context:
 
 def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
     db, clock, hub, metrics = dbmod.database(client), SystemClock(), Hub(node_id), Metrics()
-    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days)
+    rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, offer_seconds=settings.offer_accept_seconds,
+                  coupon_expire_seconds=settings.coupon_expire_seconds)
     events = EventBus(broker, node_id)
     deps = Deps(db, events, clock, Background(), rules, observer=metrics,
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
     live, counts, timers = LiveLots(deps, hub), SessionBidCounts(db, clock), Timers(db, events, clock, rules)
-    events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts))
+    coupon_feed = CouponFeed(hub, clock)
+    events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts, coupon_feed))
     rate = settings.ws_connects_per_second
     ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics,
-                  Limiter(rate, rate * 5))
+                  store_trouble=lambda: dbmod.store_trouble(client), coupon_feed=coupon_feed,
+                  connects=Limiter(rate, rate * 5))
     metrics.live(sockets=lambda: len(ctx.sockets), jobs=lambda: len(timers.scheduler.get_jobs()),
                  frames=lambda: hub.frames_pushed)
     return ctx
@@ -127,8 +135,17 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/admin/deposits", deposit_h.AdminDepositsHandler, c),
         (r"/api/admin/orders", orders.AdminOrdersHandler, c),
         (r"/api/admin/lots/([0-9a-f]{1,64})/second-chance", orders.SecondChanceHandler, c),
-        (r"/uploads/(.*)", files.UploadFiles, {**c, "path": str(ctx.settings.data_dir / "uploads")}),
-        (r"/((?!api/|ws$).*)", files.PageFiles, {**c, "path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
+        (r"/api/offers", orders.OffersHandler, c),
+        (r"/api/offers/([0-9a-f]{1,64})/accept", orders.OfferAcceptHandler, c),
+        (r"/api/offers/([0-9a-f]{1,64})/decline", orders.OfferDeclineHandler, c),
+        (r"/api/coupons", coupon_h.CouponsHandler, c),
+        (r"/api/coupons/([0-9a-f]{1,64})/claim", coupon_h.ClaimHandler, c),
+        (r"/api/my/coupons", coupon_h.MyCouponsHandler, c),
+        (r"/api/admin/coupons", coupon_h.AdminCouponsHandler, c),
+        (r"/api/admin/coupons/([0-9a-f]{1,64})", coupon_h.AdminCouponHandler, c),
+        (r"/uploads/(.*)", static.UploadFiles, {**c, "path": str(ctx.settings.data_dir / "uploads")}),
+        (r"/((?!api/|ws$).*)", static.PageHandler, {**c, "path": os.path.join(ROOT, "static"),
+                                                    "default_filename": "index.html"}),
     ]
     return tornado.web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=c,
                                    transforms=[SecurityHeaders],
@@ -182,6 +199,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         print(operator.announcement(settings), flush=True)
         if settings.sandbox_sms:
             print(sandbox_notice(settings), flush=True)
+        if settings.demo:
+            host = "127.0.0.1" if settings.listen_host in ("0.0.0.0", "::") else settings.listen_host
+            tasks.append(asyncio.create_task(demo.run(host, port, token)))
         if hubmod.native_send_all is None:
             log.warning("fan-out writes from Python: scripts/build-native builds the faster native loop")
         freeze_heap()

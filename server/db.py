@@ -30,12 +30,16 @@ INDEXES = {
         ([("user_id", A), ("client_id", A)], {"unique": True}),
     ],
     "audit": [([("target", A)], {})],
+    "paddles": [([("auction_id", A)], {})],
+    # One offer open per lot: `open_key` is the lot's id while pending (domain/offers.py).
+    "offers": [([("open_key", A)], {"unique": True}), ([("user_id", A)], {}), ([("lot_id", A)], {}),
+               ([("status", A)], {})],
     # One paid deposit per user and lot / session: `scope` (domain/deposits.py).
     "deposits": [
         ([("uid", A)], {"unique": True}),
         ([("scope", A)], {"unique": True}),
         ([("user_id", A)], {}), ([("lot_id", A)], {}), ([("auction_id", A)], {}),
-        ([("state", A)], {}), ([("status", A)], {}),
+        ([("state", A)], {}), ([("status", A)], {}), ([("offer_id", A)], {}),
     ],
     "deposit_refunds": [([("uid", A)], {"unique": True})],  # _id is the deposit's id
     "deposit_deductions": [([("deposit_id", A)], {})],
@@ -46,11 +50,33 @@ INDEXES = {
         ([("user_id", A)], {}), ([("auction_id", A)], {}), ([("lot_id", A)], {}),
         ([("status", A)], {}), ([("deposit_id", A)], {}), ([("forfeit", A)], {}),
     ],
+    "coupons": [([("status", A)], {}), ([("deleted_at", A)], {})],
+    # One per user and coupon: the claim's guard (domain/coupons.py).
+    "user_coupons": [
+        ([("coupon_id", A), ("user_id", A)], {"unique": True}),
+        ([("user_id", A)], {}), ([("coupon_id", A)], {}), ([("status", A)], {}), ([("expires_at", A)], {}),
+    ],
 }
 
 
 def connect(url: str) -> AsyncMongoClient:
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, tz_aware=True)
+    """A frequent heartbeat, so that a store that went away, or came back, is
+    noticed within a second; no retries by the driver, whose retry waits for a
+    server to be selected again: a request the store cannot take is answered
+    `unavailable` at once, and the client retries it (every step is keyed, so
+    a retry is harmless)."""
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=1000, retryReads=False,
+                            retryWrites=False, tz_aware=True)
+
+
+def store_trouble(client: AsyncMongoClient) -> str:
+    """Why the store cannot take a write now, from the driver's own view of it
+    (no I/O: answered at once); "" when it can."""
+    topology = client.topology_description
+    if topology.has_writable_server():
+        return ""
+    errors = [str(s.error) for s in topology.server_descriptions().values() if s.error]
+    return f"no writable MongoDB server ({errors[0] if errors else 'none known yet'})"
 
 
 def database(client: AsyncMongoClient):
@@ -66,7 +92,9 @@ async def ensure_indexes(db) -> None:
 async def upgrade(db, now: int) -> None:
     """Fields added since a data directory was made, initialised (a filter on a
     missing field matches nothing on the embedded store: mongo-subset.md 18)."""
-    await db.auctions.update_many({"bid_count_at": {"$exists": False}}, {"$set": {"bid_count_at": 0}})
+    for field in ("bid_count_at", "paddle_seq", "max_jump"):
+        await db.auctions.update_many({field: {"$exists": False}}, {"$set": {field: 0}})
+    await db.lots.update_many({"voided_keys": {"$exists": False}}, {"$set": {"voided_keys": []}})
     for name, step in ONCE:
         if not await db.upgrades.find_one({"_id": name}):
             await step(db, now)

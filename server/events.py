@@ -6,8 +6,9 @@ applies an event on this node at once and sends it to the other nodes
 through the broker; a node ignores the broker's echo of its own events.
 Applying one (`Router.apply`): the bid cache forgets what it makes stale,
 the kept snapshots follow it, its frames go to this node's watchers
-(shaped by handlers/messages.py), the timers re-arm, and a session's bid
-count is recounted a moment after bids decided here.
+(shaped by handlers/messages.py), the claim centre's watchers hear of a
+coupon's change (coalesced, server/coupon_feed.py), the timers re-arm, and
+a session's bid count is recounted a moment after bids decided here.
 """
 import asyncio
 import logging
@@ -18,6 +19,7 @@ from domain.bid_cache import BidCache
 from handlers import messages
 from handlers.messages import frame
 from server.counters import SessionBidCounts
+from server.coupon_feed import CouponFeed
 from server.hub import BidFrames, Hub
 from server.live import LiveLots
 from server.timers import Timers
@@ -46,6 +48,8 @@ def fan_out(hub: Hub, event: dict, now: int) -> None:
         hub.to_session(event["auction"], frame(messages.auction(event, now)))
     elif kind == "watchers":
         hub.note_counts(event["node"], event["counts"])
+    elif kind == "offer":
+        hub.to_user(event["user"], frame(messages.offer(event, now)))
     elif kind == "barred":  # sockets read their user once, at login
         for sock in list(hub.sockets_of(event["user"])):
             sock.bar(event["until"])
@@ -62,14 +66,15 @@ def announce_counts(hub: Hub) -> None:
 
 class Router:
     def __init__(self, node_id: str, clock, hub: Hub, live: LiveLots, bid_cache: BidCache, timers: Timers,
-                 counts: SessionBidCounts):
+                 counts: SessionBidCounts, coupon_feed: CouponFeed):
         self.node_id, self.clock, self.hub, self.live = node_id, clock, hub, live
-        self.bid_cache, self.timers, self.counts = bid_cache, timers, counts
+        self.bid_cache, self.timers, self.counts, self.coupon_feed = bid_cache, timers, counts, coupon_feed
 
     async def apply(self, event: dict) -> None:
         self.bid_cache.apply(event)
         self.live.apply(event)
         fan_out(self.hub, event, self.clock.now_ms())
+        self.coupon_feed.apply(event)
         await self.timers.apply(event)
         if event["type"] == "bid" and event["node"] == self.node_id:
             self.counts.note(event["auction"])

@@ -81,6 +81,7 @@ class Hub:
         self.rooms: dict[str, LotRoom] = {}
         self.auctions: dict[str, set] = {}
         self.users: dict[str, set] = {}
+        self.coupon_watchers: set = set()  # sockets watching the claim centre (server/coupon_feed.py)
         self.counts: dict[str, dict[str, tuple[int, float]]] = {}  # lot -> node -> (count, seen at)
         self.frames_pushed = 0  # bid frames handed to watchers, counted per event (read by /metrics)
 
@@ -128,6 +129,12 @@ class Hub:
             if not watchers:
                 del self.auctions[auction_id]
 
+    def watch_coupons(self, watcher) -> None:
+        self.coupon_watchers.add(watcher)
+
+    def unwatch_coupons(self, watcher) -> None:
+        self.coupon_watchers.discard(watcher)
+
     def add_user(self, watcher, user_id: str) -> None:
         self.users.setdefault(user_id, set()).add(watcher)
 
@@ -136,6 +143,7 @@ class Hub:
             self.unwatch_lot(watcher, lot_id)
         for auction_id in auctions:
             self.unwatch_auction(watcher, auction_id)
+        self.coupon_watchers.discard(watcher)
         if user_id and user_id in self.users:
             self.users[user_id].discard(watcher)
             if not self.users[user_id]:
@@ -198,6 +206,12 @@ class Hub:
 
     def to_session(self, auction_id: str, frame: bytes) -> None:
         self._send_all(self.auctions.get(auction_id, ()), frame)
+
+    def to_user(self, user_id: str, frame: bytes) -> None:
+        self._send_all(self.users.get(user_id, ()), frame)
+
+    def to_coupon_watchers(self, frame: bytes) -> None:
+        self._send_all(self.coupon_watchers, frame)
 
     def to_lot(self, lot_id: str, frame: bytes) -> None:
         """A frame for a lot's watchers in its next round (not a bid: no seq)."""

@@ -53,8 +53,8 @@ class LiveLots:
         lot = {**lot, "seq": event["seq"], "price": event["price"], "leader": event["user"],
                "leader_name": event["bidder"], "next_min": event["next_min"], "bid_count": event["bid_count"],
                "end_at": event["end_at"]}
-        bid = {"seq": event["seq"], "price": event["price"], "bidder": event["bidder"], "status": "bidding",
-               "created_at": event["at"]}
+        bid = {"seq": event["seq"], "price": event["price"], "bidder": event["bidder"], "paddle": event["paddle"],
+               "status": "bidding", "created_at": event["at"]}
         self.snapshots[event["lot"]] = (read_at, lot, [bid, *recent[:bidding.HISTORY_PAGE - 1]])
 
     def _cached(self, lot_id: str) -> tuple[dict, list] | None:

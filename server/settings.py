@@ -6,15 +6,22 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.accounts import TokenLife
 from domain.logins import LoginLimits
 
 LOOPBACK_NAMES = ("localhost",)
 
+# A gateway is live with all of its settings, in sandbox with none (README, "Payment gateways").
+WECHATPAY_LIVE = ("wechatpay_mchid", "wechatpay_appid", "wechatpay_apiv3_key", "wechatpay_platform_public_key",
+                  "wechatpay_platform_serial", "wechatpay_private_key", "wechatpay_cert_serial")
+ALIPAY_LIVE = ("alipay_app_id", "alipay_app_private_key", "alipay_public_key")
+
 
 class Settings(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)  # a refused setting must not print the keys beside it
+
     port: int = Field(8888, ge=0, le=65535)
     host: str = ""  # "": all addresses, or loopback only while the SMS sandbox is on by default
     mongodb_url: str = ""
@@ -24,6 +31,7 @@ class Settings(BaseModel):
     admin_token: str = ""
     sms_sandbox: bool | None = None  # None: on exactly when the store is embedded
     order_pay_seconds: int = Field(86400, gt=0)
+    offer_accept_seconds: int = Field(86400, gt=0)
     coupon_expire_seconds: int = Field(86400, gt=0)
     payment_timeout_seconds: int = Field(900, gt=0)
     start_balance: int = Field(100000, ge=0)
@@ -54,6 +62,21 @@ class Settings(BaseModel):
     login_free_guesses: int = Field(5, gt=0)
     login_backoff_max_s: int = Field(900, gt=0)
 
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_apiv3_key: str = ""
+    wechatpay_platform_public_key: str = ""     # PEM file: the platform public key (or certificate)
+    wechatpay_platform_serial: str = ""         # its id, as Wechatpay-Serial names it
+    wechatpay_private_key: str = ""             # PEM file: the merchant API private key
+    wechatpay_cert_serial: str = ""             # serial of the merchant API certificate
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    alipay_app_id: str = ""
+    alipay_app_private_key: str = ""            # PEM file
+    alipay_public_key: str = ""                 # PEM file: Alipay's public key
+    alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
+    gateway_timeout_s: float = Field(10, gt=0)
+    demo: bool = False  # seed a live auction with simulated bidders (server/demo.py)
+
     @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, entries: list[str]) -> list[str]:
@@ -69,9 +92,27 @@ class Settings(BaseModel):
                              f"or SMS_SANDBOX=0")
         return self
 
+    @model_validator(mode="after")
+    def _gateways_all_or_nothing(self) -> "Settings":
+        for group in (WECHATPAY_LIVE, ALIPAY_LIVE):
+            missing = [name.upper() for name in group if not getattr(self, name)]
+            if 0 < len(missing) < len(group):
+                raise ValueError(f"set all of {', '.join(n.upper() for n in group)} or none; missing {missing}")
+        if self.wechatpay_apiv3_key and len(self.wechatpay_apiv3_key.encode()) != 32:
+            raise ValueError("WECHATPAY_APIV3_KEY must be 32 bytes")
+        return self
+
     @property
     def embedded_store(self) -> bool:
         return not self.mongodb_url
+
+    @property
+    def wechatpay_live(self) -> bool:
+        return bool(self.wechatpay_mchid)
+
+    @property
+    def alipay_live(self) -> bool:
+        return bool(self.alipay_app_id)
 
     @property
     def sandbox_sms(self) -> bool:
@@ -137,6 +178,7 @@ def load_settings(argv: list[str] | None = None, env: dict | None = None) -> Set
     parser = argparse.ArgumentParser(prog="gavel", description="Gavel auction server")
     for name, kind in _FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
+    parser.add_argument("--demo", dest="demo", action="store_true", default=None, help="seed a live demo auction")
     args = parser.parse_args(argv)
     values.update({k: v for k, v in vars(args).items() if v is not None})
     try:

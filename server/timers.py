@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from domain import closing, overdue, recovery, refunds, timeline
+from domain import closing, coupons, offers, overdue, recovery, refunds, timeline
 from domain.rules import Rules
 from domain.timeline import Timer
 
@@ -34,6 +34,7 @@ class Timers:
         self._jobs_of: dict[str, set[str]] = {}  # auction id -> the job ids of the session itself
         self._ends: dict[str, int] = {}  # auction id -> auction_end, as last read
         self._refunding: dict[str, bool] = {}  # auction id -> "run again": refund runs under way
+        self._expiry_at = 0  # when the user coupons' expiry timer is armed (0: not armed)
 
     @property
     def running(self) -> bool:
@@ -54,6 +55,12 @@ class Timers:
             await self.sync_session(auction["_id"])
         async for order in self.db.orders.find({"status": "unpaid"}):
             self._arm_order(order)
+        async for offer in self.db.offers.find({"status": "pending"}):
+            self._arm_offer(offer)
+        async for coupon in self.db.coupons.find({"deleted_at": 0, "status": {"$ne": "ended"}}, {"counting": 0}):
+            self._sync_coupon(coupon)
+        self._expiry_at = 0  # from the documents, not from what was armed: the first end, even one passed
+        self.arm_expiry(await coupons.next_expiry(self.db, 0))
 
     async def apply(self, event: dict) -> None:
         """Re-arm what an event changed."""
@@ -67,6 +74,13 @@ class Timers:
         elif kind == "order":
             self._arm_order({"_id": event["order"], "status": event["status"], "deadline": event["deadline"],
                              "auction_id": event["auction"]})
+        elif kind == "offer":
+            self._arm_offer({"_id": event["offer"], "status": event["status"], "deadline": event["deadline"],
+                             "auction_id": event["auction"]})
+        elif kind == "coupon_changed":
+            await self.sync_coupon(event["coupon"])
+        elif kind == "coupon" and event.get("expires_at"):  # a claim: its user coupon may end first
+            self.arm_expiry(event["expires_at"])
 
     async def sync_session(self, auction_id: str) -> None:
         """Arm exactly the timers the stored session and its lots call for."""
@@ -104,6 +118,32 @@ class Timers:
         else:
             self.cancel(f"overdue:{order['_id']}")
 
+    def _arm_offer(self, offer: dict) -> None:
+        timer = timeline.offer_timer(offer)
+        if timer:
+            self._arm(timer, offer["auction_id"])
+        else:
+            self.cancel(f"offer:{offer['_id']}")
+
+    async def sync_coupon(self, coupon_id: str) -> None:
+        coupon = await self.db.coupons.find_one({"_id": coupon_id}, {"counting": 0})
+        if coupon:
+            self._sync_coupon(coupon)
+
+    def _sync_coupon(self, coupon: dict) -> None:
+        wanted = timeline.coupon_timers(coupon)
+        for job_id in {f"coupon-open:{coupon['_id']}", f"coupon-close:{coupon['_id']}"} - {t.job_id for t in wanted}:
+            self.cancel(job_id)
+        for timer in wanted:
+            self._arm(timer, "")
+
+    def arm_expiry(self, at: int) -> None:
+        """The user coupons' expiry timer at `at`, unless it is armed earlier."""
+        timer = timeline.coupon_expiry_timer(at)
+        if timer and (not self._expiry_at or at < self._expiry_at):
+            self._expiry_at = at
+            self._arm(timer, "")
+
     def _arm(self, timer: Timer, auction_id: str, job_id: str = "") -> None:
         run_at = datetime.fromtimestamp(timer.at / 1000, tz=timezone.utc)
         self.scheduler.add_job(self._fire, "date", run_date=run_at, args=(timer.action, timer.target, auction_id),
@@ -128,6 +168,14 @@ class Timers:
                 # timer (which closes every due lot first); one closing later may be the last.
                 if end_at > self._ends.get(auction_id, 0):
                     await timeline.end_if_done(self.db, self.events, auction_id, now, self.rules)
+            elif action == "offer":
+                await offers.expire(self.db, self.events, target, now, self.rules)
+            elif action == "coupon":
+                await coupons.advance(self.db, self.events, target, now)
+                await self.sync_coupon(target)  # fired early (clock skew): again at its time
+            elif action == "coupon-expiry":
+                self._expiry_at = 0
+                self.arm_expiry(await coupons.expire_due(self.db, now))
             elif action == "overdue":
                 order = await overdue.expire(self.db, self.events, target, now, self.rules)
                 if order:

@@ -1,10 +1,11 @@
 """Big auctions, fast: users, paid lot deposits (with their ledger debits)
 and bids written straight into the database in the shapes the code writes,
-for the crash test of the close and for bench/close_bench.py. Lots are made
+for the crash test of the close and for bench/close_bench.py; logged-in
+users for the coupon race and bench/coupon_claims.py. Lots are made
 by the domain's own `lots.create` (its events go nowhere: the server's
 timers find these lots when the session goes live); everything else in bulk."""
 from domain import deposits, lots as lots_mod
-from domain.accounts import masked_name
+from domain.accounts import issue_token, masked_name
 from domain.clock import SystemClock
 from domain.ids import new_id
 from helpers import EventRecorder
@@ -60,6 +61,17 @@ async def seed(db, auction_id: str, lots: int, bidders_per_lot: int, bids_per_lo
             "last_bid": {"price": last["price"], "user_id": last["user_id"], "bidder": last["bidder"],
                          "client_id": last["client_id"], "kind": "bid", "at": now}}})
     return made
+
+
+async def logged_in_users(db, count: int, phone_prefix: str = "") -> list[str]:
+    """`count` users as a first login makes them, in bulk; a token for each."""
+    now = SystemClock().now_ms()
+    prefix = phone_prefix or f"2{now % 10**6:06d}"
+    people = [{"_id": new_id(), "phone": f"{prefix}{i:05d}", "nickname": f"用户{i}", "role": "bidder",
+               "created_at": now, "banned_until": 0} for i in range(count)]
+    await db.users.insert_many(people)
+    await db.ledger.insert_many([_line(u["_id"], 1, "opening", OPENING, OPENING, "opening", "", now) for u in people])
+    return [await issue_token(db, u["_id"], now) for u in people]
 
 
 def _line(user_id, seq, kind, amount, after, key, ref, now) -> dict:

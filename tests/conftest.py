@@ -21,15 +21,17 @@ def mongo_base_url():
 @pytest.fixture(scope="session")
 def server_factory(mongo_base_url, tmp_path_factory):
     """Start Gavel servers that share the session's store, each with its own
-    database unless told otherwise; all are stopped at the end. Nodes of one
-    database share its ADMIN_TOKEN, as a cluster's nodes must."""
+    database unless told otherwise (or on another store: `mongodb_url`); all
+    are stopped at the end. Nodes of one database share its ADMIN_TOKEN, as a
+    cluster's nodes must."""
     started, tokens = [], {}
 
-    def start(name: str = "", database: str = "", **kw) -> GavelServer:
+    def start(name: str = "", database: str = "", mongodb_url: str = "", **kw) -> GavelServer:
         name = name or f"s{len(started)}"
         database = database or f"gavel_{name}_{len(started)}"
-        kw.setdefault("ADMIN_TOKEN", tokens.setdefault(database, secrets.token_urlsafe(24)))
-        server = GavelServer(tmp_path_factory.mktemp(name), f"{mongo_base_url}/{database}", **kw).start()
+        url = mongodb_url or f"{mongo_base_url}/{database}"
+        kw.setdefault("ADMIN_TOKEN", tokens.setdefault(url, secrets.token_urlsafe(24)))
+        server = GavelServer(tmp_path_factory.mktemp(name), url, **kw).start()
         started.append(server)
         return server
 

@@ -28,8 +28,8 @@ class GavelServer:
     """`python run.py` on a free port, with its own data dir and database."""
 
     def __init__(self, data_dir: Path, mongodb_url: str = "", redis: bool = True,
-                 prefix: str | None = None, **env):
-        self.data_dir = Path(data_dir)
+                 prefix: str | None = None, args: tuple = (), **env):
+        self.data_dir, self.args = Path(data_dir), list(args)
         self.port = free_port()
         self.admin_token = str(env.pop("ADMIN_TOKEN")) if "ADMIN_TOKEN" in env else secrets.token_urlsafe(24)
         self.env = {
@@ -59,7 +59,7 @@ class GavelServer:
     def start(self, timeout: float = 20) -> "GavelServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = open(self.data_dir / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "run.py")], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *self.args], cwd=ROOT, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,6 +10,8 @@ import socket
 
 import orjson
 from pymongo import AsyncMongoClient
+from tornado.httpclient import HTTPRequest
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from gavel_server import Socket
 
@@ -44,6 +46,39 @@ async def create_session(admin, lots: int = 1, lot_extra: dict | None = None, **
         assert status == 201, lot
         created.append(lot)
     return auction, created
+
+
+def coupon_body(start_in: float = 0, stop_in: float = 600, **extra) -> dict:
+    """A cash coupon, 20 元 off, ten of them, claimable from `start_in` s to `stop_in` s, valid 7 days."""
+    now = time.time()
+    return {"title": "新人立减", "kind": "cash", "value": 2000, "count": 10, "valid_days": 7,
+            "claim_start": iso(now + start_in), "claim_end": iso(now + stop_in), **extra}
+
+
+async def claiming_coupon(admin, **extra) -> dict:
+    """A coupon being given out now."""
+    status, coupon = await admin.post("/api/admin/coupons", coupon_body(**extra))
+    assert status == 201, coupon
+    return (await wait_for(lambda: admin.get(f"/api/admin/coupons/{coupon['id']}"),
+                           lambda r: r[1]["status"] == "claiming", timeout=5))[1]
+
+
+async def claim_all(urls: list[str], tokens: list[str], coupon_id: str) -> list[tuple[int, dict, float]]:
+    """Every token claims the coupon at the same moment, over the nodes' URLs
+    in turn, each on its own connection: (status, body, seconds) of each."""
+    client = SimpleAsyncHTTPClient(force_instance=True, max_clients=len(tokens))
+
+    async def one(i: int, token: str):
+        request = HTTPRequest(f"{urls[i % len(urls)]}/api/coupons/{coupon_id}/claim", method="POST", body=b"{}",
+                              headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+                              connect_timeout=60, request_timeout=60)
+        started = time.monotonic()
+        resp = await client.fetch(request, raise_error=False)
+        return resp.code, orjson.loads(resp.body) if resp.body else None, time.monotonic() - started
+    try:
+        return await asyncio.gather(*(one(i, token) for i, token in enumerate(tokens)))
+    finally:
+        client.close()
 
 
 async def wait_for(fetch, predicate, timeout: float = 10, every: float = 0.05):

@@ -91,6 +91,23 @@ async def test_bids_on_a_lot_that_is_not_live_are_refused(admin, api):
     assert status == 409 and body["error"]["code"] == "lot_not_live"
 
 
+async def test_after_the_close_the_lots_state_decides_before_the_bidders_deposit(admin, api, server):
+    auction, (lot,) = await live_lot(admin, end_in=1)
+    loser, _ = await bidder(api, auction["id"], lot["id"])
+    winner, _ = await bidder(api, auction["id"], lot["id"])
+    stranger, _ = await api.login(next_phone())
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=loser))[0] == 201
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 11000}, token=winner))[0] == 201
+    await wait_for(lambda: api.get("/api/deposits", token=loser), lambda r: r[1]["items"][0]["state"] == "refunded")
+    for token in (loser, stranger):  # a refunded deposit, and none at all
+        status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 20000}, token=token)
+        assert (status, body["error"]["code"]) == (409, "lot_not_live")
+        sock = await Socket.open(server.ws_url, token)
+        await sock.send({"op": "bid", "lot": lot["id"], "price": 20000, "id": "late"})
+        assert (await sock.until(of_type("error")))["code"] == "lot_not_live"
+        sock.close()
+
+
 async def test_http_bidding_follows_the_same_rules_and_fans_out(admin, api, server):
     auction, (lot,) = await live_lot(admin)
     token, _ = await bidder(api, auction["id"])
@@ -160,3 +177,61 @@ async def test_fifty_bidders_racing_at_each_price_level_for_twenty_rounds(admin,
     assert [(b["seq"], b["price"]) for b in reversed(history["items"])] == sequences[0]
     for s in sockets + watchers:
         s.close()
+
+
+async def test_bidders_are_shown_by_a_paddle_number_kept_for_the_session_never_a_phone(admin, api, server):
+    auction, (lot1, lot2) = await live_lot(admin, lots=2, deposit=20000)
+    token_a, user_a = await bidder(api, auction["id"], lot1["id"])  # a lot deposit first…
+    token_b, user_b = await bidder(api, auction["id"])
+    status, body = await api.post("/api/deposits", {"auction_id": auction["id"], "lot_id": None, "pay_type": "balance"},
+                                  token=token_a)  # …then a session deposit: the same paddle
+    assert status == 201 and body["deposit"]["paddle"] == 1
+    watcher, _ = await watching(server, lot2["id"])
+    for token, lot, price in ((token_a, lot1, 10000), (token_b, lot1, 11000), (token_a, lot2, 10000)):
+        assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": price}, token=token))[0] == 201
+    status, history = await api.get(f"/api/lots/{lot1['id']}/bids")
+    assert [(b["paddle"], b["bidder"]) for b in history["items"]] == [(2, "2号 用*"), (1, "1号 用*")]
+    seen = await watcher.until(of_type("bid"))
+    assert (seen["paddle"], seen["bidder"]) == (1, "1号 用*")
+    assert all(user_a["phone"][-4:] not in b["bidder"] and user_b["phone"][-4:] not in b["bidder"]
+               for b in history["items"])
+    status, shown = await api.get(f"/api/lots/{lot1['id']}")
+    assert shown["leader"] == "2号 用*"
+    watcher.close()
+
+
+async def test_a_bid_may_not_jump_beyond_what_the_session_allows(admin, api, server):
+    auction, (lot,) = await live_lot(admin)  # start 10,000, high estimate 50,000: at most 500,000 now
+    token, _ = await bidder(api, auction["id"])
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10**12}, token=token)
+    assert (status, body["error"]["code"], body["error"]["max_price"]) == (409, "bid_too_high", 500000)
+    sock, _ = await watching(server, lot["id"], token)
+    await sock.send({"op": "proxy", "lot": lot["id"], "max_price": 500001, "id": "p"})
+    assert (await sock.until(of_type("error")))["code"] == "bid_too_high"
+    assert (await api.get(f"/api/lots/{lot['id']}"))[1]["seq"] == 0  # nothing changed
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 500000}, token=token))[0] == 201
+    capped, (small,) = await live_lot(admin, max_jump=20000)
+    other, _ = await bidder(api, capped["id"])
+    status, body = await api.post(f"/api/lots/{small['id']}/bids", {"price": 30001}, token=other)
+    assert (status, body["error"]["code"], body["error"]["max_price"]) == (409, "bid_too_high", 30000)
+    assert (await api.post(f"/api/lots/{small['id']}/bids", {"price": 30000}, token=other))[0] == 201
+    sock.close()
+
+
+async def test_the_reserve_is_secret_bidders_see_only_whether_it_is_met(admin, api, server):
+    auction, (lot,) = await live_lot(admin, lot_extra={"reserve_price": 15000})
+    token_a, _ = await bidder(api, auction["id"])
+    token_b, _ = await bidder(api, auction["id"])
+    status, seen = await api.get(f"/api/lots/{lot['id']}")
+    assert "reserve_price" not in seen and seen["reserve_met"] is False
+    assert "reserve_price" not in (await api.get(f"/api/auctions/{auction['id']}"))[1]["lots"][0]
+    watcher, snap = await watching(server, lot["id"])
+    assert "reserve_price" not in snap["lot"] and snap["lot"]["reserve_met"] is False
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token_a)
+    assert "reserve_price" not in body["lot"] and body["lot"]["reserve_met"] is False
+    assert (await watcher.until(of_type("bid")))["reserve_met"] is False
+    await api.post(f"/api/lots/{lot['id']}/bids", {"price": 15000}, token=token_b)
+    assert (await watcher.until(of_type("bid")))["reserve_met"] is True
+    status, for_operator = await admin.get(f"/api/admin/lots/{lot['id']}")
+    assert for_operator["reserve_price"] == 15000 and for_operator["reserve_met"] is True
+    watcher.close()

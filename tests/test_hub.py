@@ -35,8 +35,8 @@ def parse_frames(data: bytes) -> list[dict]:
 
 def bid(seq: int, lot: str = "L") -> dict:
     return {"type": "bid", "lot": lot, "auction": "A", "seq": seq, "price": 100 * seq, "bidder": "张*",
-            "bid_count": seq, "next_min": 100 * seq + 10, "end_at": 1_800_000_000_000, "kind": "bid",
-            "at": 1_700_000_000_000, "user": f"u{seq % 2}", "previous_leader": f"u{(seq + 1) % 2}" if seq > 1 else ""}
+            "bid_count": seq, "next_min": 100 * seq + 10, "end_at": 1_800_000_000_000, "kind": "bid", "paddle": 1,
+            "reserve_met": True, "at": 1_700_000_000_000, "user": f"u{seq % 2}", "previous_leader": f"u{(seq + 1) % 2}" if seq > 1 else ""}
 
 
 def deliver(hub: Hub, event: dict) -> None:

@@ -121,8 +121,15 @@ async def test_undo_puts_the_previous_bid_back_in_the_lead_and_tells_everyone(ad
     assert correction["price"] == 10000
     told = await b_socket.until(of_type("bid_undone"))
     assert told["seq"] == 2 and told["price"] == 11000
-    status, history = await api.get(f"/api/lots/{lot['id']}/bids")
-    assert [(b["seq"], b["status"]) for b in history["items"]] == [(3, "void"), (2, "void"), (1, "bidding")]
+    status, history = await api.get(f"/api/lots/{lot['id']}/bids")  # as bidders read it: the withdrawn bid, no correction row
+    assert [(b["seq"], b["price"], b["status"], b["status_text"]) for b in history["items"]] == [
+        (2, 11000, "void", "已撤销"), (1, 10000, "bidding", "竞价")]
+    status, full = await admin.get(f"/api/admin/lots/{lot['id']}/bids")
+    assert [(b["seq"], b["kind"], b["status"]) for b in full["items"]] == [(3, "undo", "void"), (2, "bid", "void"),
+                                                                          (1, "bid", "bidding")]
+    again, snap = await watching(server, lot["id"])
+    assert [(b["seq"], b["status"]) for b in snap["bids"]] == [(2, "void"), (1, "bidding")]
+    again.close()
     # B may bid again, and A is the leader
     assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10500}, token=token_a))[1]["error"]["code"] == "already_leading"
     watcher.close()
@@ -174,3 +181,44 @@ async def test_a_proxy_counted_but_never_stored_costs_nothing(admin, api, server
     assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 12000}, token=token_b))[0] == 201
     current = await wait_for(lambda: api.get(f"/api/lots/{lot['id']}"), lambda r: r[1]["price"] == 13000)
     assert current[1]["seq"] == 4  # B, A's proxy, B, A's proxy again
+
+
+async def test_the_higher_maximum_leads_at_its_cap_whichever_was_set_first(admin, api, server):
+    """Issue 15's first case: 20,000 left over HTTP, then 19,500 over /ws: the first leads at 20,000."""
+    auction, (lot,) = await live_lot(admin)
+    token_a, user_a = await bidder(api, auction["id"])
+    token_b, _ = await bidder(api, auction["id"])
+    watcher, _ = await watching(server, lot["id"])
+    assert (await api.put(f"/api/lots/{lot['id']}/proxy", {"max_price": 20000}, token=token_a))[0] == 200
+    sock_b, _ = await watching(server, lot["id"], token_b)
+    await sock_b.send({"op": "proxy", "lot": lot["id"], "max_price": 19500, "id": "p-1"})
+    told = {}
+    while len(told) < 2:  # the proxies answer before the ack: the outbid may come first
+        frame = await sock_b.until(lambda f: f["type"] in ("ack", "outbid"))
+        told[frame["type"]] = frame
+    assert told["ack"]["max_price"] == 19500 and told["outbid"]["price"] == 20000
+    seen = [(f["seq"], f["price"]) for f in [await watcher.until(of_type("bid")) for _ in range(3)]]
+    assert seen == [(1, 10000), (2, 19500), (3, 20000)]
+    status, history = await admin.get(f"/api/admin/lots/{lot['id']}/bids")
+    assert (history["items"][0]["user_id"], history["items"][0]["price"]) == (user_a["id"], 20000)
+    for sock in (watcher, sock_b):
+        sock.close()
+
+
+async def test_a_manual_bid_just_under_a_proxys_maximum_is_answered_at_that_maximum(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    token_a, user_a = await bidder(api, auction["id"])
+    token_b, _ = await bidder(api, auction["id"])
+    await api.put(f"/api/lots/{lot['id']}/proxy", {"max_price": 20000}, token=token_a)
+    sock_b, _ = await watching(server, lot["id"], token_b)
+    await sock_b.send({"op": "bid", "lot": lot["id"], "price": 19500, "id": "m-1"})
+    assert (await sock_b.until(of_type("ack", id="m-1")))["price"] == 19500
+    assert (await sock_b.until(of_type("outbid")))["price"] == 20000
+    status, seen = await api.get(f"/api/lots/{lot['id']}")
+    assert seen["price"] == 20000 and seen["next_min"] == 21000
+    # A later manual bid equal to the maximum loses to the earlier proxy too.
+    token_c, _ = await bidder(api, auction["id"])
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 21000}, token=token_c)
+    assert status == 201
+    await wait_for(lambda: api.get(f"/api/lots/{lot['id']}"), lambda r: r[1]["seq"] == 4)
+    sock_b.close()

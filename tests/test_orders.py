@@ -5,15 +5,17 @@ import time
 
 import pytest
 
+from gavel_server import Socket
 from helpers import bidder, database, live_lot, ms, next_phone, of_type, wait_for, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 PAY_SECONDS = 3
+OFFER_SECONDS = 2
 
 
 @pytest.fixture(scope="module")
 def server(server_factory):
-    return server_factory("orders", ORDER_PAY_SECONDS=PAY_SECONDS)
+    return server_factory("orders", ORDER_PAY_SECONDS=PAY_SECONDS, OFFER_ACCEPT_SECONDS=OFFER_SECONDS)
 
 
 async def bid(api, token, lot_id, price):
@@ -193,36 +195,62 @@ async def test_orders_are_private_receipt_needs_to_receive_and_operators_see_all
     assert [(d["user_id"], d["kind"], d["state"]) for d in listed["items"]] == [(user["id"], "lot", "held")]
 
 
-async def test_operator_offers_an_overdue_lot_to_the_runner_up_who_still_holds_a_deposit(admin, api, server):
-    auction, (lot1, lot2) = await live_lot(admin, lots=2, end_in=2)
-    token_a, user_a = await bidder(api, auction["id"])
-    token_b, user_b = await bidder(api, auction["id"])
-    await bid(api, token_b, lot1["id"], 10000)
-    await bid(api, token_a, lot1["id"], 11000)
-    await bid(api, token_b, lot2["id"], 10000)
-    paid = await unpaid_order(api, token_b)
-    async with database(server.env["MONGODB_URL"]) as db:  # B pays for lot 2 (the payment of orders is a later issue)
-        await db.orders.update_one({"_id": paid["id"]}, {"$set": {"status": "to_receive"}})
+async def overdue_lot_with_three_bidders(admin, api):
+    """C wins a lot over B and A, each with a lot deposit, and lets it go overdue."""
+    auction, (lot,) = await live_lot(admin, end_in=2)
+    tokens = {}
+    for name, price in (("A", 10000), ("B", 11000), ("C", 12000)):
+        tokens[name], _ = await bidder(api, auction["id"], lot["id"])
+        await bid(api, tokens[name], lot["id"], price)
+    await closed(api, lot["id"], ("overdue",))
+    return auction, lot, tokens
 
-    status, body = await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance")
-    assert status == 409 and body["error"]["code"] == "conflict"  # not overdue yet
-    await closed(api, lot1["id"], ("overdue",))
-    assert (await api.post(f"/api/admin/lots/{lot1['id']}/second-chance", token=token_b))[0] == 403
-    status, offer = await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance")
-    assert status == 201 and offer["user_id"] == user_b["id"], offer
-    order = offer["order"]
-    assert order["price"] == 10000 and order["status"] == "unpaid" and order["round"] == 2
-    (session_deposit,) = await my_deposits(api, token_b)
-    assert order["deposit_id"] == session_deposit["id"] and session_deposit["state"] == "held"
-    status, lot = await api.get(f"/api/lots/{lot1['id']}")
-    assert lot["status"] == "sold" and lot["deal_price"] == 10000
-    assert (await api.get(f"/api/auctions/{auction['id']}"))[1]["total_deal"] == 20000
-    status, bids = await api.get(f"/api/lots/{lot1['id']}/bids")
-    assert [b["status"] for b in bids["items"]] == ["overdue", "won"]
-    assert (await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance"))[0] == 409  # offered already
 
-    # The offer has its own deadline; past it, the runner-up defaults like anyone.
-    status, late = await wait_for(lambda: api.get(f"/api/orders/{order['id']}", token=token_b),
-                                  lambda r: r[1]["status"] == "overdue", timeout=PAY_SECONDS + 3)
-    status, body = await admin.post(f"/api/admin/lots/{lot1['id']}/second-chance")
+async def test_a_runner_up_without_a_deposit_is_offered_the_lot_is_told_and_accepts(admin, api, server):
+    auction, lot, tokens = await overdue_lot_with_three_bidders(admin, api)
+    assert (await ledger(api, tokens["B"]))["balance"] == 100000  # B's lot deposit went back at the close
+    sock = await Socket.open(server.ws_url, tokens["B"])
+    await sock.until(of_type("auth"))
+    assert (await api.post(f"/api/admin/lots/{lot['id']}/second-chance", token=tokens["B"]))[0] == 403
+    status, made = await admin.post(f"/api/admin/lots/{lot['id']}/second-chance")
+    assert status == 201 and made["offer"]["price"] == 11000 and made["offer"]["status"] == "pending", made
+    notice = await sock.until(of_type("offer"))
+    assert (notice["offer"], notice["price"], notice["status_text"]) == (made["offer"]["id"], 11000, "待确认")
+    assert (await admin.post(f"/api/admin/lots/{lot['id']}/second-chance"))[0] == 409  # one open offer per lot
+    status, listed = await api.get("/api/offers", token=tokens["B"])
+    assert [o["id"] for o in listed["items"]] == [made["offer"]["id"]]
+    assert (await api.post(f"/api/offers/{made['offer']['id']}/accept", token=tokens["A"]))[0] == 403
+
+    status, body = await api.post(f"/api/offers/{made['offer']['id']}/accept", token=tokens["B"])
+    assert status == 201, body
+    order = body["order"]
+    assert (order["price"], order["status"], order["round"]) == (11000, "unpaid", 2)
+    (held,) = [d for d in await my_deposits(api, tokens["B"]) if d["state"] == "held"]
+    assert order["deposit_id"] == held["id"] and held["amount"] == 5000  # paid on accepting
+    assert (await ledger(api, tokens["B"]))["balance"] == 95000
+    status, sold = await api.get(f"/api/lots/{lot['id']}")
+    assert sold["status"] == "sold" and sold["deal_price"] == 11000
+    assert (await api.get(f"/api/auctions/{auction['id']}"))[1]["total_deal"] == 11000
+    assert (await api.post(f"/api/offers/{made['offer']['id']}/accept", token=tokens["B"]))[0] == 409
+    sock.close()
+
+
+async def test_a_declined_or_expired_offer_passes_to_the_next_bidder_and_then_ends(admin, api, server):
+    auction, lot, tokens = await overdue_lot_with_three_bidders(admin, api)
+    sock_a = await Socket.open(server.ws_url, tokens["A"])
+    await sock_a.until(of_type("auth"))
+    status, made = await admin.post(f"/api/admin/lots/{lot['id']}/second-chance")
+    status, declined = await api.post(f"/api/offers/{made['offer']['id']}/decline", token=tokens["B"])
+    assert status == 200 and declined["status"] == "declined"
+    passed = await sock_a.until(of_type("offer"))  # C defaulted, B declined: A, at A's own bid
+    assert passed["price"] == 10000 and passed["status"] == "pending"
+    expired = await sock_a.until(of_type("offer", status="expired"), timeout=OFFER_SECONDS + 3)
+    assert expired["offer"] == passed["offer"]
+    status, listed = await api.get("/api/offers", token=tokens["A"])
+    assert [(o["status"], o["status_text"]) for o in listed["items"]] == [("expired", "已过期")]
+    assert (await api.post(f"/api/offers/{passed['offer']}/accept", token=tokens["A"]))[0] == 409
+    assert (await api.get(f"/api/lots/{lot['id']}"))[1]["status"] == "overdue"  # nobody left: it ends
+    status, body = await admin.post(f"/api/admin/lots/{lot['id']}/second-chance")
     assert status == 409 and "no other bidder" in body["error"]["message"]
+    assert (await ledger(api, tokens["A"]))["balance"] == 100000  # nobody paid anything for an offer not taken
+    sock_a.close()

@@ -7,12 +7,13 @@ import pytest
 
 from domain import states
 from domain.bid_cache import BidCache, KnownLot, LotFacts
-from domain.bidding import extended_end
+from domain.bidding import extended_end, highest_bid, jump_rule
 from domain.clock import FixedClock
 from domain.closing import outcome
 from domain.lots import next_min
-from domain.states import AUCTION, BID, DEPOSIT, DEPOSIT_MONEY, LOT, ORDER, REFUND, IllegalMove
-from domain.timeline import lot_timer, order_timer, session_timers
+from domain.states import (AUCTION, BID, COUPON, DEPOSIT, DEPOSIT_MONEY, LOT, OFFER, ORDER, REFUND, USER_COUPON,
+                           IllegalMove)
+from domain.timeline import lot_timer, offer_timer, order_timer, session_timers
 
 T0 = 1_800_000_000_000
 clock = FixedClock(T0)
@@ -63,6 +64,12 @@ def test_only_an_unpaid_order_has_a_deadline_timer():
     assert all(order_timer({**order, "status": s}) is None for s in ("to_receive", "completed", "overdue"))
 
 
+def test_only_a_pending_offer_has_a_deadline_timer():
+    offer = {"_id": "F", "status": "pending", "deadline": T0 + 3600 * S}
+    assert offer_timer(offer) == ("offer:F", T0 + 3600 * S, "offer", "F")
+    assert all(offer_timer({**offer, "status": s}) is None for s in ("accepted", "declined", "expired"))
+
+
 # --- bidding rules -------------------------------------------------------------
 def test_the_next_minimum_is_the_start_price_then_the_price_plus_one_increment():
     assert next_min(lot()) == 10000
@@ -70,7 +77,8 @@ def test_the_next_minimum_is_the_start_price_then_the_price_plus_one_increment()
     assert next_min(lot(price=0, seq=4, leader="")) == 10000  # every bid undone
 
 
-FACTS = LotFacts("A", 1000, extend_window_ms=30 * S, extend_by_ms=60 * S, latest_end=0)
+FACTS = LotFacts("A", 1000, extend_window_ms=30 * S, extend_by_ms=60 * S, latest_end=0, estimate_high=50_000,
+                 max_jump=0)
 
 
 def test_a_bid_inside_the_window_moves_the_end_to_bid_time_plus_the_extension():
@@ -88,6 +96,22 @@ def test_extensions_stop_at_the_sessions_cap():
     now = clock.now_ms()
     capped = FACTS._replace(latest_end=now + 20 * S)
     assert extended_end(capped, now + 10 * S, now) == now + 20 * S
+
+
+def test_a_bid_may_jump_to_ten_times_the_next_minimum_or_the_high_estimate_whichever_is_more():
+    assert highest_bid(FACTS, 10_000) == 500_000  # the high estimate ×10
+    assert highest_bid(FACTS, 80_000) == 800_000  # the next minimum ×10
+    assert highest_bid(FACTS._replace(max_jump=20_000), 10_000) == 30_000  # the session's own cap
+
+
+@pytest.mark.parametrize("next_min, price", [(10_000, 500_000), (10_000, 500_001), (80_000, 800_000), (80_000, 800_001),
+                                             (79_999, 800_000)])
+def test_the_jump_rule_in_the_bids_write_says_what_highest_bid_says(next_min, price):
+    rule = jump_rule(FACTS, price)
+    allowed_by_write = next_min >= rule.get("$gte", -1)
+    assert allowed_by_write == (price <= highest_bid(FACTS, next_min))
+    capped = FACTS._replace(max_jump=20_000)
+    assert (next_min >= jump_rule(capped, price)["$gte"]) == (price <= highest_bid(capped, next_min))
 
 
 @pytest.mark.parametrize("leader, price, reserve, expected", [
@@ -123,6 +147,10 @@ LEGAL = [
     (DEPOSIT_MONEY, "", "held"), (DEPOSIT_MONEY, "held", "refunding"), (DEPOSIT_MONEY, "refunding", "refunded"),
     (DEPOSIT_MONEY, "held", "forfeiting"), (DEPOSIT_MONEY, "forfeiting", "forfeited"),
     (REFUND, "pending", "done"),
+    (OFFER, "pending", "accepted"), (OFFER, "pending", "declined"), (OFFER, "pending", "expired"),
+    (COUPON, "pending", "claiming"), (COUPON, "claiming", "ended"),
+    (USER_COUPON, "pending", "unused"), (USER_COUPON, "unused", "locked"), (USER_COUPON, "locked", "unused"),
+    (USER_COUPON, "locked", "used"), (USER_COUPON, "unused", "expired"),
 ]
 ILLEGAL = [
     (AUCTION, "ended", "live"), (AUCTION, "live", "preview"), (LOT, "sold", "live"), (LOT, "unsold", "sold"),
@@ -130,6 +158,10 @@ ILLEGAL = [
     (ORDER, "completed", "unpaid"), (ORDER, "overdue", "to_receive"), (ORDER, "to_receive", "overdue"),
     (DEPOSIT, "paid", "unpaid"), (DEPOSIT_MONEY, "refunded", "held"), (DEPOSIT_MONEY, "forfeited", "refunded"),
     (REFUND, "done", "pending"),
+    (OFFER, "declined", "accepted"), (OFFER, "expired", "accepted"), (OFFER, "accepted", "declined"),
+    (COUPON, "ended", "claiming"), (COUPON, "pending", "ended"), (COUPON, "claiming", "pending"),
+    (USER_COUPON, "unused", "used"), (USER_COUPON, "used", "unused"), (USER_COUPON, "expired", "unused"),
+    (USER_COUPON, "locked", "expired"), (USER_COUPON, "pending", "locked"),
 ]
 
 

@@ -107,6 +107,23 @@ async def test_update_many_with_in_updates_every_match(db_url):
         assert await db.lots.count_documents({"status": "closed"}) == 1
 
 
+@gen_test
+async def test_a_counter_notes_its_writer_in_a_map_by_dotted_path_once_and_the_note_can_be_removed(db_url):
+    """The coupon claim's step (domain/coupons.py): a conditional $inc that notes
+    which claim it counted, the note found by $exists, then $unset."""
+    async with connected(db_url) as db:
+        await db.coupons.insert_one({"_id": "c", "remaining": 2, "counting": {}, "title": "t"})
+        step = {"$inc": {"remaining": -1}, "$set": {"counting.9f3a": 7}}
+        when = {"_id": "c", "remaining": {"$gt": 0}, "counting.9f3a": {"$exists": False}}
+        after = await db.coupons.find_one_and_update(when, step, projection={"counting": 0},
+                                                     return_document=ReturnDocument.AFTER)
+        assert after == {"_id": "c", "remaining": 1, "title": "t"}
+        assert await db.coupons.find_one_and_update(when, step) is None  # noted: not counted twice
+        assert await db.coupons.find_one({"counting.9f3a": {"$exists": True}}, {"_id": 1}) == {"_id": "c"}
+        await db.coupons.update_one({"_id": "c"}, {"$unset": {"counting.9f3a": ""}})
+        assert await db.coupons.find_one({"_id": "c"}) == {"_id": "c", "remaining": 1, "counting": {}, "title": "t"}
+
+
 # --- uniqueness ---------------------------------------------------------------
 
 async def users_with_indexes(db):
@@ -269,6 +286,17 @@ async def test_trap_ne_in_a_write_filter_matches_neither_a_stored_none_nor_a_mis
         assert await db.t.find_one_and_update({"_id": "empty", "f": {"$ne": "x"}}, {"$set": {"g": 1}})
         # reads still match both, as MongoDB does
         assert await db.t.count_documents({"f": {"$ne": "x"}}) == 3
+
+
+@gen_test
+async def test_trap_ne_against_an_array_matches_even_a_listed_value_but_nin_does_not(db_url):
+    """So "not one of these keys" is `{"keys": {"$nin": [key]}}` (domain.bidding.repeat_key)."""
+    async with connected(db_url) as db:
+        await db.lots.insert_one({"_id": "l", "keys": ["u1:c1"], "n": 0})
+        ne = await db.lots.update_one({"_id": "l", "keys": {"$ne": "u1:c1"}}, {"$inc": {"n": 1}})
+        nin = await db.lots.update_one({"_id": "l", "keys": {"$nin": ["u1:c1"]}}, {"$inc": {"n": 1}})
+        other = await db.lots.update_one({"_id": "l", "keys": {"$nin": ["u1:c2"]}}, {"$inc": {"n": 1}})
+        assert (ne.modified_count, nin.modified_count, other.modified_count) == (1, 0, 1)
 
 
 @gen_test

@@ -62,3 +62,27 @@ async def test_watcher_counts_add_up_across_nodes(nodes):
     await on_a[1].until(lambda f: f["type"] == "watchers" and f["count"] == 4, timeout=5)
     for s in on_a + on_b[:1]:
         s.close()
+
+
+async def test_a_bid_sent_again_after_an_operator_undid_it_gets_its_first_answer_on_either_node(nodes):
+    a, b = nodes
+    admin, api_a, api_b = Api(a.url, a.admin_token), Api(a.url), Api(b.url)
+    auction, (lot,) = await live_lot(admin)
+    token_1, _ = await bidder(api_a, auction["id"])
+    token_2, _ = await bidder(api_a, auction["id"])
+    assert (await api_a.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token_1))[0] == 201
+    sock, _ = await watching(a, lot["id"], token_2)
+    await sock.send({"op": "bid", "lot": lot["id"], "price": 11000, "id": "c-2"})
+    first = await sock.until(of_type("ack", id="c-2"))
+    assert first["seq"] == 2
+    assert (await admin.post(f"/api/admin/lots/{lot['id']}/undo"))[0] == 200  # seq 3: the correction
+
+    await sock.send({"op": "bid", "lot": lot["id"], "price": 11000, "id": "c-2"})  # a reconnecting client resends
+    assert await sock.until(of_type("ack", id="c-2")) == first
+    status, body = await api_b.post(f"/api/lots/{lot['id']}/bids", {"price": 11000, "client_id": "c-2"}, token=token_2)
+    assert status == 201 and body["bid"]["seq"] == 2 and body["bid"]["status"] == "void"
+    status, seen = await api_b.get(f"/api/lots/{lot['id']}")
+    assert seen["seq"] == 3 and seen["price"] == 10000
+    status, fresh = await api_b.post(f"/api/lots/{lot['id']}/bids", {"price": 11000, "client_id": "c-9"}, token=token_2)
+    assert status == 201 and fresh["bid"]["seq"] == 4  # a new id bids again
+    sock.close()

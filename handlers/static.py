@@ -1,9 +1,11 @@
-"""Files served from disk: the pages under static/ and the operators'
-uploads. The security headers come from handlers/edge.py like every other
-answer; what is particular to files is here: a path with a control
-character is simply not found (an encoded NUL made Tornado answer 500),
-pages are revalidated, and uploads, which are stored as sent after a
-magic-bytes check, get a sandboxing policy of their own."""
+"""Files served from disk: the browser pages under static/ and the
+operators' uploads. The security headers (the Content-Security-Policy that
+allows no inline script and no other origin, no sniffing, no framing) come
+from handlers/edge.py like every other answer; what is particular to files
+is here: a path with a control character is simply not found (an encoded
+NUL made Tornado answer 500), pages are revalidated, and uploads, which are
+stored as sent after a magic-bytes check, get a sandboxing policy of their
+own."""
 import re
 
 import tornado.web
@@ -25,7 +27,7 @@ class Files(Edge, tornado.web.StaticFileHandler):
         return super().parse_url_path(url_path)
 
 
-class PageFiles(Files):
+class PageHandler(Files):
     def set_extra_headers(self, path):
         self.set_header("Cache-Control", "no-cache")  # revalidate (a cheap 304): pages and modules change together
 
