@@ -9,12 +9,17 @@ from domain.states import AUCTION, move as move_state
 
 EDITABLE = ("scheduled", "preview")
 TIME_FIELDS = ("preview_start", "preview_end", "auction_start", "auction_end")
+MAX_AHEAD_MS = 366 * 86400 * 1000  # a session is planned at most a year ahead
 
 
-def check_times(doc: dict) -> None:
+def check_times(doc: dict, now: int) -> None:
     p0, p1, a0, a1 = (doc[f] for f in TIME_FIELDS)
     if not (p0 <= p1 <= a0 < a1):
         raise OutOfRange("times must satisfy preview_start ≤ preview_end ≤ auction_start < auction_end")
+    if a1 <= now:
+        raise OutOfRange("auction_end has already passed")
+    if a1 > now + MAX_AHEAD_MS:
+        raise OutOfRange("a session must end within a year from now")
     if doc.get("extend_window_s", 0) and not doc.get("extend_by_s", 0):
         raise OutOfRange("extend_by_s must be set when extend_window_s is")
 
@@ -24,7 +29,7 @@ def changed(auction_id: str) -> dict:
 
 
 async def create(db, events, fields: dict, now: int) -> dict:
-    check_times(fields)
+    check_times(fields, now)
     doc = {
         "_id": new_id(), "cover": "", "video": "", "deposit": 100000,
         "extend_window_s": 0, "extend_by_s": 0, "max_extend_s": 0, "max_jump": 0, **fields,
@@ -76,7 +81,7 @@ async def recount_bids(db, auction_id: str, now: int) -> None:
 async def update(db, events, auction_id: str, fields: dict, now: int) -> dict:
     current = await get(db, auction_id)
     merged = {**current, **fields}
-    check_times(merged)
+    check_times(merged, now)
     doc = await db.auctions.find_one_and_update(
         {"_id": auction_id, "deleted_at": 0, "status": {"$in": EDITABLE}},
         {"$set": {**fields, "updated_at": now}},

@@ -1,8 +1,14 @@
 """An append-only trail of every state change and operator action, so that
-"did this happen once?" has an answer after the fact."""
+"did this happen once?" has an answer after the fact. Each entry is also a
+log line at INFO, with its ids (never a token), so an operator can follow a
+lot from the log alone."""
+import logging
+
 from pymongo.errors import DuplicateKeyError
 
 from domain.ids import new_id
+
+log = logging.getLogger("gavel.audit")
 
 
 async def record(db, target: str, action: str, now: int, actor: str = "system", key: str = "", **details) -> None:
@@ -13,6 +19,8 @@ async def record(db, target: str, action: str, now: int, actor: str = "system", 
     except DuplicateKeyError:
         if not key:
             raise
+        return  # recorded (and logged) before
+    log.info("%s %s by %s %s", target, action, actor, " ".join(f"{k}={v}" for k, v in details.items()))
 
 
 async def trail(db, target: str) -> list[dict]:

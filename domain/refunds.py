@@ -19,12 +19,14 @@ once: their refunds are paid out together, a few writes per user and one
 per deposit.
 """
 import asyncio
+import logging
 
 from pymongo.errors import BulkWriteError
 
 from domain import wallet
 from domain.states import DEPOSIT_MONEY, REFUND, move, move_many
 
+log = logging.getLogger("gavel.refunds")
 BATCH = 2000  # claimed deposits per round (bounds the size of `$in` lists)
 LOT_BATCH = 250  # closed lots per round
 
@@ -107,6 +109,9 @@ async def _pay(db, refundable: list[dict], now: int) -> int:
         await move_many(db.deposit_refunds, REFUND, {"_id": {"$in": gateway}}, "done", set={"done_at": now})
     await move_many(db.deposits, DEPOSIT_MONEY, {"_id": {"$in": [d["_id"] for d in paid]}}, "refunded",
                     set={"remaining": 0, "refunded_at": now})
+    for record in records:
+        log.info("deposit %s refunded: %d to user %s (%s, refund %s)", record["deposit_id"], record["amount"],
+                 record["user_id"], record["pay_type"], record["uid"])
     for result in credited:
         if isinstance(result, BaseException):
             raise result  # those refunds stay decided, for the next run

@@ -65,4 +65,4 @@ class LedgerHandler(BaseHandler):
             balance = lines[0]["balance_after"]  # the page's own newest line: a line appended meanwhile can't split them
         else:
             balance = await wallet.balance(self.db, user["_id"])
-        self.send({"balance": balance, "items": [render.ledger_line(line) for line in lines]})
+        self.send({"balance": balance, "items": render.each(lines, render.ledger_line)})

@@ -16,7 +16,7 @@ class AdminAuctionsHandler(BaseHandler):
 
     async def get(self):
         self.require_operator()
-        self.send({"items": [render.auction(a) for a in await auctions.list_(self.db)]})
+        self.send({"items": render.each(await auctions.list_(self.db), render.auction)})
 
     async def post(self):
         self.require_operator()
@@ -31,7 +31,7 @@ class AdminAuctionHandler(BaseHandler):
     async def get(self, auction_id):
         self.require_operator()
         doc = await auctions.get(self.db, auction_id)
-        items = [render.admin_lot(lot) for lot in await lots.of_auction(self.db, auction_id)]
+        items = render.each(await lots.of_auction(self.db, auction_id), render.admin_lot)
         self.send(render.auction(doc, lots=items))
 
     async def put(self, auction_id):

@@ -13,7 +13,7 @@ class BidsHandler(BaseHandler):
         limit = self.query_int("limit", bidding.HISTORY_PAGE, 1, 100)
         before = self.query_int("before_seq", 0, 0, 10**12)
         items = await bidding.history(self.db, lot_id, limit, before)
-        self.send({"items": [render.bid(b) for b in items]})
+        self.send({"items": render.each(items, render.bid)})
 
     async def post(self, lot_id):
         user = self.require_user()
@@ -58,4 +58,5 @@ class AdminBidsHandler(BaseHandler):
         limit = self.query_int("limit", 100, 1, 1000)
         before = self.query_int("before_seq", 0, 0, 10**12)
         items = await bidding.history(self.db, lot_id, limit, before, corrections=True)
-        self.send({"items": [{**render.bid(b), "user_id": b["user_id"], "kind": b["kind"]} for b in items]})
+        self.send({"items": render.each(items, lambda b: {**render.bid(b), "user_id": b["user_id"],
+                                                          "kind": b["kind"]})})

@@ -16,14 +16,14 @@ async def my_deposit(db, user: dict | None, auction_id: str, lot_id: str = "") -
 class AuctionsHandler(BaseHandler):
     async def get(self):
         status = self.query_choice("status", AUCTION_TEXT) or None
-        self.send({"items": [render.auction(a) for a in await auctions.list_(self.db, status)]})
+        self.send({"items": render.each(await auctions.list_(self.db, status), render.auction)})
 
 
 class AuctionHandler(BaseHandler):
     async def get(self, auction_id):
         auction = await auctions.get(self.db, auction_id)
         await auctions.count_look(self.db, auction_id)
-        items = [render.lot(lot) for lot in await lots.of_auction(self.db, auction_id)]
+        items = render.each(await lots.of_auction(self.db, auction_id), render.lot)
         deposit = await my_deposit(self.db, self.user, auction_id)
         self.send(render.auction(auction, lots=items, my_deposit=deposit))
 

@@ -16,7 +16,7 @@ class AdminCouponsHandler(BaseHandler):
         status, scope = self.query_choice("status", COUPON_TEXT), self.query_choice("scope", SCOPE_TEXT)
         items = await coupons.listing(self.db, status, scope)
         titles = await coupons.scope_titles(self.db, items)
-        self.send({"items": [render.coupon(c, scope_title=titles[c["_id"]]) for c in items]})
+        self.send({"items": render.each(items, lambda c: render.coupon(c, scope_title=titles[c["_id"]]))})
 
     async def post(self):
         """Create a coupon, `pending` until its claim_start."""
@@ -55,7 +55,8 @@ class CouponsHandler(BaseHandler):
         items = await coupons.centre(self.db)
         titles = await coupons.scope_titles(self.db, items)
         held = await coupons.held_by(self.db, self.user["_id"]) if self.user else set()
-        self.send({"items": [render.coupon(c, scope_title=titles[c["_id"]], held=c["_id"] in held) for c in items]})
+        self.send({"items": render.each(items, lambda c: render.coupon(c, scope_title=titles[c["_id"]],
+                                                                       held=c["_id"] in held))})
 
 
 class ClaimHandler(BaseHandler):

@@ -12,7 +12,7 @@ class DepositsHandler(BaseHandler):
     async def get(self):
         """The caller's deposits, with their refunds and deductions."""
         user = self.require_user()
-        self.send({"items": [render.deposit(d) for d in await deposits.of_user(self.db, user["_id"])]})
+        self.send({"items": render.each(await deposits.of_user(self.db, user["_id"]), render.deposit)})
 
     async def post(self):
         """Pay a lot deposit (lot_id) or a session deposit (lot_id null): from the
@@ -36,4 +36,4 @@ class AdminDepositsHandler(BaseHandler):
                   "state": self.query_choice("state", DEPOSIT_STATE_TEXT)}
         query = {f: v for f, v in fields.items() if v}
         items = await deposits.listing(self.db, query, self.query_int("limit", 100, 1, 1000))
-        self.send({"items": [{**render.deposit(d), "user_id": d["user_id"]} for d in items]})
+        self.send({"items": render.each(items, lambda d: {**render.deposit(d), "user_id": d["user_id"]})})

@@ -34,12 +34,12 @@ class AdminOrdersHandler(BaseHandler):
         self.require_operator()
         items = await orders.listing(self.db, self.query_choice("status", ORDER_TEXT), self.query_id("auction_id"),
                                      self.query_int("limit", 100, 1, 1000))
-        self.send({"items": [{**render.order(o), "user_id": o["user_id"]} for o in items]})
+        self.send({"items": render.each(items, lambda o: {**render.order(o), "user_id": o["user_id"]})})
 
 
 class SecondChanceHandler(BaseHandler):
     async def post(self, lot_id):
-        """Offer an overdue lot to the runner-up at their last bid; they accept (an order) or decline before its deadline."""
+        """Offer an overdue lot to the runner-up at their last bid, to accept (an order) or decline by a deadline."""
         operator = self.require_operator()
         offer = await offers.offer_runner_up(self.db, self.ctx.events, lot_id, operator["_id"], self.now(),
                                              self.ctx.deps.rules)
@@ -50,12 +50,12 @@ class OffersHandler(BaseHandler):
     async def get(self):
         """The caller's second-chance offers, newest first."""
         user = self.require_user()
-        self.send({"items": [render.offer(o) for o in await offers.of_user(self.db, user["_id"])]})
+        self.send({"items": render.each(await offers.of_user(self.db, user["_id"]), render.offer)})
 
 
 class OfferAcceptHandler(BaseHandler):
     async def post(self, offer_id):
-        """Accept an offer before its deadline: the order (a lot deposit is paid from the balance if none covers the lot)."""
+        """Accept an offer before its deadline: the order (a lot deposit paid from the balance if none covers it)."""
         user = self.require_user()
         order = await offers.accept(self.db, self.ctx.events, user, offer_id, self.now(), self.ctx.deps.rules)
         self.send({"order": render.order(order)}, 201)

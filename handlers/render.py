@@ -1,11 +1,28 @@
 """Documents as the API shows them (spec/api.md, "Field names"): ISO times,
 Chinese status labels, masked bidders, no internal fields."""
+import logging
+from collections.abc import Callable, Iterable
 from domain.bidding import reserve_met
 from domain.clock import to_iso
 from domain.coupon_value import KIND_TEXT, SCOPE_TEXT
 from domain.lots import next_min
 from domain.states import (AUCTION_TEXT, BID_TEXT, COUPON_TEXT, DEDUCTION_TEXT, DEPOSIT_KIND_TEXT, DEPOSIT_STATE_TEXT,
                            DEPOSIT_TEXT, LOT_TEXT, OFFER_TEXT, ORDER_TEXT, REFUND_TEXT, USER_COUPON_TEXT)
+
+log = logging.getLogger("gavel.render")
+
+
+def each(docs: Iterable[dict], shape: Callable[[dict], dict]) -> list[dict]:
+    """A list as the API shows it. A document that cannot be shown (written by
+    hand, or by an older version, with a value out of range) is logged and
+    left out: one bad document never takes a page down."""
+    shown = []
+    for doc in docs:
+        try:
+            shown.append(shape(doc))
+        except Exception:
+            log.exception("left %s out of a list: it cannot be shown", doc.get("_id"))
+    return shown
 
 
 def user(doc: dict, balance: int) -> dict:
@@ -96,7 +113,7 @@ def order(doc: dict) -> dict:
 
 def order_groups(groups: dict[str, list[dict]]) -> dict:
     """The seeds' shape: {"unpaid": {"text": "待支付", "items": [...]}, ...}."""
-    return {status: {"text": ORDER_TEXT[status], "items": [order(o) for o in items]} for status, items in groups.items()}
+    return {status: {"text": ORDER_TEXT[status], "items": each(items, order)} for status, items in groups.items()}
 
 
 def offer(doc: dict) -> dict:
@@ -134,5 +151,5 @@ def user_coupon(doc: dict, **extra) -> dict:
 
 def user_coupon_groups(groups: dict[str, list[dict]]) -> dict:
     """{"unused": {"text": "未使用", "items": [...]}, "used": {...}, "expired": {...}}."""
-    return {status: {"text": USER_COUPON_TEXT[status], "items": [user_coupon(uc) for uc in items]}
+    return {status: {"text": USER_COUPON_TEXT[status], "items": each(items, user_coupon)}
             for status, items in groups.items()}

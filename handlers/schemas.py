@@ -1,6 +1,9 @@
 """Request bodies, validated by pydantic: the only place input is checked for
-shape and range. Money is a strict integer number of cents (a float or a
-string is refused); times are ISO-8601 strings, turned into epoch ms."""
+shape and range. Nothing passes that the rest of the server cannot store,
+show and arm timers for: money is a strict integer number of cents within
+what a bid may reach (a float or a string is refused); times are ISO-8601
+strings between 2000 and 2100, turned into epoch ms; text has no control
+characters."""
 import re
 from typing import Annotated, Literal
 
@@ -10,14 +13,21 @@ from pydantic_core import PydanticCustomError
 
 from domain.clock import from_iso
 
+TIME_MIN, TIME_MAX = from_iso("2000-01-01T00:00:00Z"), from_iso("2100-01-01T00:00:00Z")
+MAX_CENTS = 10**11  # a billion yuan: beyond any bid the jump rule lets through, and exact in a JavaScript number
+PLAIN = r"^[^\x00-\x1f\x7f]*$"  # no control characters
+
 
 def _time(value):
     if not isinstance(value, str):
         raise PydanticCustomError("datetime_type", "must be an ISO-8601 time string such as 2026-11-23T12:00:00Z")
     try:
-        return from_iso(value)
-    except ValueError:
+        ms = from_iso(value)
+    except (ValueError, OverflowError, OSError):
         raise PydanticCustomError("datetime_type", "not an ISO-8601 time") from None
+    if not TIME_MIN <= ms < TIME_MAX:
+        raise PydanticCustomError("value_error", "a time must be in the years 2000 to 2099")
+    return ms
 
 
 # What an operator may store as a cover, image or video: an http(s) URL or
@@ -34,11 +44,12 @@ def _url(value: str) -> str:
     return value
 
 
-Time = Annotated[int, BeforeValidator(_time), WithJsonSchema({"type": "string", "format": "date-time"})]
-Cents = Annotated[int, Field(strict=True, gt=0, le=10**12)]
-CentsOrZero = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+Time = Annotated[int, BeforeValidator(_time), WithJsonSchema(
+    {"type": "string", "format": "date-time", "description": "ISO-8601, in the years 2000 to 2099"})]
+Cents = Annotated[int, Field(strict=True, gt=0, le=MAX_CENTS)]
+CentsOrZero = Annotated[int, Field(strict=True, ge=0, le=MAX_CENTS)]
 Seconds = Annotated[int, Field(strict=True, ge=0, le=86400)]
-Text = Annotated[str, Field(min_length=1, max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN)]
 Url = Annotated[str, Field(max_length=512, json_schema_extra={"pattern": URL_PATTERN}), AfterValidator(_url)]
 # Normalised by the handler (domain.phones): 422 for what is not a mobile number.
 Phone = Annotated[str, Field(min_length=1, max_length=32)]
@@ -69,7 +80,7 @@ class AuctionCreate(Body):
     extend_window_s: Seconds = 0
     extend_by_s: Seconds = 0
     max_extend_s: Seconds = 0
-    max_jump: CentsOrZero = 0  # the most a bid may be above the next minimum; 0: ten times the next minimum or high estimate
+    max_jump: CentsOrZero = 0  # most a bid may be above the next minimum; 0: 10× next minimum or high estimate
 
 
 class Image(Body):
@@ -79,8 +90,8 @@ class Image(Body):
 
 
 class Spec(Body):
-    key: Annotated[str, Field(min_length=1, max_length=32)]
-    value: Annotated[str, Field(max_length=128)]
+    key: Annotated[str, Field(min_length=1, max_length=32, pattern=PLAIN)]
+    value: Annotated[str, Field(max_length=128, pattern=PLAIN)]
 
 
 class LotCreate(Body):
@@ -124,7 +135,6 @@ class DepositRequest(Body):
     pay_type: Literal["balance", "wechat", "alipay"]
 
 
-Title = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]  # no control characters
 RefId = Annotated[str, Field(pattern=r"^[0-9a-f]{0,64}$")]  # "" names nothing
 
 
@@ -134,13 +144,13 @@ class CouponCreate(Body):
     coupon takes `value` off a price of at least `min_spend`. Use: a fixed
     window (use_start, use_end) or `valid_days` after the claim; a session or
     lot coupon with neither lasts until its session's end + COUPON_EXPIRE_SECONDS."""
-    title: Title
+    title: Text
     cover: Url = ""
     scope: Literal["general", "auction", "lot"] = "general"
     auction_id: RefId = ""
     lot_id: RefId = ""
     kind: Literal["cash", "threshold", "discount"]
-    value: Annotated[int, Field(strict=True, gt=0, le=10**12)]
+    value: Annotated[int, Field(strict=True, gt=0, le=MAX_CENTS)]
     min_spend: CentsOrZero = 0
     max_off: CentsOrZero = 0
     count: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]

@@ -50,17 +50,26 @@ class Timers:
 
     async def rebuild(self) -> None:
         """Every timer the stored documents call for (at start-up, and by each
-        recovery sweep, so that a timer an event failed to arm is armed soon)."""
-        async for auction in self.db.auctions.find({"deleted_at": 0, "status": {"$ne": "ended"}}, {"_id": 1}):
-            await self.sync_session(auction["_id"])
-        async for order in self.db.orders.find({"status": "unpaid"}):
-            self._arm_order(order)
-        async for offer in self.db.offers.find({"status": "pending"}):
-            self._arm_offer(offer)
-        async for coupon in self.db.coupons.find({"deleted_at": 0, "status": {"$ne": "ended"}}, {"counting": 0}):
-            self._sync_coupon(coupon)
+        recovery sweep, so that a timer an event failed to arm is armed soon).
+        A document whose timer cannot be armed (a time no calendar holds) is
+        logged and left out: the server starts, and serves the rest."""
+        db = self.db
+        for cursor, arm in (
+            (db.auctions.find({"deleted_at": 0, "status": {"$ne": "ended"}}, {"_id": 1}),
+             lambda a: self.sync_session(a["_id"])),
+            (db.orders.find({"status": "unpaid"}), self._arm_order),
+            (db.offers.find({"status": "pending"}), self._arm_offer),
+            (db.coupons.find({"deleted_at": 0, "status": {"$ne": "ended"}}, {"counting": 0}), self._sync_coupon),
+        ):
+            async for doc in cursor:
+                try:
+                    result = arm(doc)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("no timer for %s: it cannot be armed", doc.get("_id"))
         self._expiry_at = 0  # from the documents, not from what was armed: the first end, even one passed
-        self.arm_expiry(await coupons.next_expiry(self.db, 0))
+        self.arm_expiry(await coupons.next_expiry(db, 0))
 
     async def apply(self, event: dict) -> None:
         """Re-arm what an event changed."""
@@ -96,7 +105,10 @@ class Timers:
             self._jobs_of[auction_id] = {t.job_id for t in wanted}
         if auction:
             async for lot in self.db.lots.find({"auction_id": auction_id}):
-                self._sync_lot(auction, lot)
+                try:
+                    self._sync_lot(auction, lot)
+                except Exception:
+                    log.exception("no close timer for lot %s: it cannot be armed", lot["_id"])
 
     async def sync_lot(self, lot_id: str) -> None:
         lot = await self.db.lots.find_one({"_id": lot_id})

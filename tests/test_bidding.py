@@ -204,6 +204,8 @@ async def test_a_bid_may_not_jump_beyond_what_the_session_allows(admin, api, ser
     auction, (lot,) = await live_lot(admin)  # start 10,000, high estimate 50,000: at most 500,000 now
     token, _ = await bidder(api, auction["id"])
     status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10**12}, token=token)
+    assert (status, body["error"]["code"]) == (422, "invalid_request")  # beyond any money the server keeps
+    status, body = await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10**9}, token=token)
     assert (status, body["error"]["code"], body["error"]["max_price"]) == (409, "bid_too_high", 500000)
     sock, _ = await watching(server, lot["id"], token)
     await sock.send({"op": "proxy", "lot": lot["id"], "max_price": 500001, "id": "p"})

@@ -2,7 +2,6 @@
 Allow, 415 for a JSON route sent anything else, body limits enforced while
 the body streams in, the body timeout, static paths that cannot 500, URLs an
 operator stores, strict query parameters, /healthz and /metrics."""
-import asyncio
 import socket
 import time
 
@@ -11,7 +10,6 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from gavel_server import Api
 from helpers import create_session, lot_body, next_phone, session_body
 
 pytestmark = pytest.mark.gen_test(timeout=60)

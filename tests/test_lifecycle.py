@@ -7,6 +7,7 @@ import time
 import pytest
 
 from gavel_server import Api, GavelServer
+from helpers import session_body
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 
@@ -46,9 +47,7 @@ async def test_a_signal_stops_the_server_and_its_embedded_store_cleanly(tmp_path
 async def test_a_killed_server_takes_its_embedded_store_with_it_and_starts_again(tmp_path):
     server = GavelServer(tmp_path, mongodb_url="", redis=False).start()
     admin = Api(server.url, server.admin_token)
-    status, auction = await admin.post("/api/admin/auctions", {
-        "title": "kept", "preview_start": "2030-01-01T00:00:00Z", "preview_end": "2030-01-01T00:00:00Z",
-        "auction_start": "2030-01-01T01:00:00Z", "auction_end": "2030-01-01T02:00:00Z"})
+    status, auction = await admin.post("/api/admin/auctions", session_body(title="kept"))
     assert status == 201
     store_pid = int((tmp_path / "mongo.pid").read_text())
     os.kill(server.proc.pid, signal.SIGKILL)

@@ -97,7 +97,8 @@ async def test_openapi_describes_the_routes_bodies_errors_and_auth(api):
     assert ref == "#/components/schemas/AuctionCreate"
     schema = doc["components"]["schemas"]["AuctionCreate"]
     assert "title" in schema["required"]
-    assert schema["properties"]["auction_start"] == {"format": "date-time", "title": "Auction Start", "type": "string"}
+    assert schema["properties"]["auction_start"] == {"format": "date-time", "title": "Auction Start", "type": "string",
+                                                     "description": "ISO-8601, in the years 2000 to 2099"}
     assert create["responses"]["201"] and create["responses"]["403"]["$ref"] == "#/components/responses/E403"
     assert {"token", "bearer"} <= set(doc["components"]["securitySchemes"])
     error = doc["components"]["schemas"]["Error"]["properties"]["error"]
