@@ -95,6 +95,10 @@ class AmountMismatch(DomainError):
     code = "amount_mismatch"
 
 
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+
+
 class Unavailable(DomainError):
     """The store cannot be reached: nothing was done (a Gavel addition to the codes, HTTP 503)."""
     code = "unavailable"

@@ -2,7 +2,23 @@
 
 Per node: a user with sockets on two nodes gets each node's allowance,
 which bounds a flood without a Redis round trip on every bid."""
+import ipaddress
 import time
+
+
+def address_key(address: str) -> str:
+    """What a per-address limit counts: an IPv4 address as is, an IPv6 one
+    by its /64 (the block one subscriber is given, every address of which
+    it can use)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class TokenBucket:

@@ -4,8 +4,8 @@ the sweep while the same steps run elsewhere, or twice, changes nothing.
 It runs at start-up and every `recovery_interval_s` (server/timers.py)."""
 import logging
 
-from domain import (auctions, bidding, closing, coupons, credits, deposits, offers, overdue, refunds, settlement,
-                    timeline)
+from domain import (auctions, bidding, closing, coupons, credits, deposits, logins, offers, overdue, refunds,
+                    settlement, timeline)
 from domain.rules import Rules
 
 log = logging.getLogger("gavel.recovery")
@@ -67,3 +67,4 @@ async def sweep(db, events, now: int, rules: Rules, bids_since: int = 0, gateway
     await _guarded(coupons.recover_claims(db, now), "finishing coupon claims")
     await _guarded(coupons.follow_sessions(db, rules), "following coupons' sessions")
     await _guarded(coupons.expire_due(db, now), "expiring coupons")  # also when no timer ran
+    await _guarded(logins.purge(db, now), "deleting old login codes and counts")

@@ -1,7 +1,7 @@
-"""Login by phone code, the caller's account and ledger."""
+"""Login by phone code, logout, the caller's account and ledger."""
 import logging
 
-from domain import accounts, credits, settlement, wallet
+from domain import accounts, credits, logins, phones, settlement, wallet
 from handlers import render, schemas
 from handlers.base import BaseHandler
 from handlers.payments import base_url
@@ -13,11 +13,13 @@ class CodeHandler(BaseHandler):
     bodies = {"post": schemas.CodeRequest}
 
     async def post(self):
-        req = self.parse(schemas.CodeRequest)
-        code = await accounts.request_code(self.db, req.phone, self.now())
-        if self.ctx.settings.sandbox_sms:
+        """Send a login code to a phone (in the SMS sandbox: answer it as `dev_code`)."""
+        req, limits = self.parse(schemas.CodeRequest), self.ctx.settings.login_limits
+        phone = phones.normalise(req.phone)
+        code = await logins.request_code(self.db, phone, self.client_key, self.now(), limits)
+        if limits.sandbox:
             return self.send({"sent": True, "dev_code": code})
-        log.info("login code for %s issued (no SMS provider configured)", req.phone[-4:])
+        log.info("login code for …%s issued (no SMS provider configured)", phone[-4:])
         self.send({"sent": True})
 
 
@@ -25,9 +27,27 @@ class LoginHandler(BaseHandler):
     bodies = {"post": schemas.LoginRequest}
 
     async def post(self):
+        """Log in with a code: a token, and the user (created at the first login)."""
         req = self.parse(schemas.LoginRequest)
-        token, user = await accounts.login(self.db, req.phone, req.code, self.now(), self.ctx.settings.start_balance)
+        token, user = await accounts.login(self.db, phones.normalise(req.phone), req.code, self.client_key, self.now(),
+                                           self.ctx.settings.start_balance, self.ctx.settings.login_limits)
         self.send({"token": token, "user": render.user(user, await wallet.balance(self.db, user["_id"]))})
+
+
+class LogoutHandler(BaseHandler):
+    async def post(self):
+        """End this token (sockets authenticated with it can no longer bid)."""
+        self.require_user()
+        await accounts.logout(self.db, self.ctx.events, self.token)
+        self.send({"ok": True})
+
+
+class LogoutAllHandler(BaseHandler):
+    async def post(self):
+        """End every token of the caller, this one included."""
+        user = self.require_user()
+        ended = await accounts.logout_all(self.db, self.ctx.events, user["_id"])
+        self.send({"ok": True, "ended": ended})
 
 
 class MeHandler(BaseHandler):

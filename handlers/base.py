@@ -1,23 +1,36 @@
-"""What every HTTP handler shares: the context, JSON in and out, the caller,
-and one rendering of every error."""
-import logging
+"""What every HTTP handler shares: the context, the body (streamed in within
+its route's limit, of the media type the route takes), strict query
+parameters, the caller, and one rendering of every error."""
+import re
 
 import orjson
 import tornado.web
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
+from tornado import httputil
 
 from domain import accounts
-from domain.errors import DomainError, Forbidden, InvalidRequest, TooLarge, Unauthorized, Unavailable
+from domain.errors import (DomainError, Forbidden, InvalidRequest, TooLarge, Unauthorized, Unavailable,
+                           UnsupportedMediaType)
+from handlers.edge import Edge
 from handlers.errors import body, from_validation, http_status
 
-log = logging.getLogger("gavel.http")
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
+FORM = "application/x-www-form-urlencoded"
+DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also says yes to digits int() refuses
+HEX_ID = re.compile(r"[0-9a-f]{1,64}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def bearer_token(header: str) -> str:
     """`Authorization: token T` (the seeds' form) or `Bearer T`."""
     scheme, _, value = (header or "").strip().partition(" ")
     return value.strip() if scheme.lower() in ("token", "bearer") else ""
+
+
+def media_type(headers) -> str:
+    return headers.get("Content-Type", "").partition(";")[0].strip().lower()
 
 
 def check_store(ctx) -> None:
@@ -27,33 +40,81 @@ def check_store(ctx) -> None:
         raise Unavailable(f"the store cannot be reached ({trouble}); nothing was done, try again shortly")
 
 
-class BaseHandler(tornado.web.RequestHandler):
-    accepts_uploads = False  # multipart routes have their own, larger limit
+@tornado.web.stream_request_body
+class BaseHandler(Edge, tornado.web.RequestHandler):
+    accepts = JSON  # the media type of a body this route takes (uploads: multipart/form-data)
     bodies: dict = {}  # method -> the pydantic model it parses, for /api/openapi.json
 
     def initialize(self, ctx):
         self.ctx = ctx
         self.db = ctx.db
+        self.user, self.token = None, ""
+        self._body = bytearray()
+        self._limit = ctx.settings.max_body_bytes
 
     def now(self) -> int:
         return self.ctx.clock.now_ms()
 
     async def prepare(self):
-        length = int(self.request.headers.get("Content-Length") or len(self.request.body or b""))
-        if length > self.ctx.settings.max_body_bytes and not self.accepts_uploads:
-            raise TooLarge(f"body over {self.ctx.settings.max_body_bytes} bytes")
+        self.take_body()
         check_store(self.ctx)
-        self.user = await accounts.authenticate(self.db, bearer_token(self.request.headers.get("Authorization")))
+        self.token = bearer_token(self.request.headers.get("Authorization"))
+        self.user = await accounts.authenticate(self.db, self.token, self.now(), self.ctx.settings.token_life)
 
-    def require_user(self) -> dict:
-        if not self.user:
-            raise Unauthorized("log in first: Authorization: token …")
-        return self.user
+    # --- the body --------------------------------------------------------------
+    def take_body(self) -> None:
+        """Decide on the body from its headers, before a byte of it is read:
+        not the route's media type, 415 (a bodiless POST is fine); larger
+        than anything the server reads, 413 at once. Else it streams in and
+        is kept up to the route's limit; past that, the rest is read and
+        dropped (up to the server's ceiling, where Tornado cuts the
+        connection) and the answer is 413, given once the client listens."""
+        settings = self.ctx.settings
+        self._limit = settings.max_upload_bytes if self.accepts == MULTIPART else settings.max_body_bytes
+        headers = self.request.headers
+        declared = headers.get("Content-Length", "").strip()
+        if declared and not DIGITS.fullmatch(declared):
+            raise InvalidRequest("Content-Length must be a number of bytes")
+        length = int(declared or 0)
+        has_body = length > 0 or "chunked" in headers.get("Transfer-Encoding", "").lower()
+        if has_body and media_type(headers) != self.accepts:
+            raise UnsupportedMediaType(f"send the body as {self.accepts}")
+        if length > settings.body_ceiling:
+            self.request.connection.set_max_body_size(length)  # our 413 goes out, not Tornado's bare 400
+            raise TooLarge(f"the body is limited to {self._limit} bytes")
+        # Tornado resolves this once the whole body is in, just before it calls
+        # the method: `request.body` (and form fields, files) are there as usual.
+        self.request._body_future.add_done_callback(self._body_in)
 
-    def require_operator(self) -> dict:
-        if self.require_user()["role"] != "operator":
-            raise Forbidden("operators only")
-        return self.user
+    def data_received(self, chunk: bytes) -> None:
+        if self._body is None:
+            return  # over the limit: dropped
+        if len(self._body) + len(chunk) > self._limit:
+            self._body = None
+            return
+        self._body += chunk
+
+    def _body_in(self, future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        if self._body is None:
+            # The method Tornado calls next answers 413 instead (the client,
+            # done sending, reads it; an early answer would meet a reset).
+            setattr(self, self.request.method.lower(), self._refuse_body)
+            return
+        request = self.request
+        request.body = bytes(self._body)
+        if self.accepts != JSON:
+            try:
+                httputil.parse_body_arguments(request.headers.get("Content-Type", ""), request.body,
+                                              request.body_arguments, request.files, request.headers)
+            except httputil.HTTPInputError:
+                return  # no fields: the handler says what it missed
+            for name, values in request.body_arguments.items():
+                request.arguments.setdefault(name, []).extend(values)
+
+    def _refuse_body(self, *args):
+        raise TooLarge(f"the body is limited to {self._limit} bytes")
 
     def parse(self, model):
         try:
@@ -67,14 +128,55 @@ class BaseHandler(tornado.web.RequestHandler):
         except ValidationError as exc:
             raise from_validation(exc) from None
 
+    # --- query parameters: every one goes through `query` ------------------------
+    def query(self, name: str) -> str:
+        """A query parameter's one value, "" when absent; given twice, not
+        UTF-8, or with a control character: invalid_request."""
+        values = self.request.query_arguments.get(name, [])
+        if len(values) > 1:
+            raise InvalidRequest(f"{name} is given more than once")
+        if not values:
+            return ""
+        try:
+            text = values[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest(f"{name} is not UTF-8") from None
+        if CONTROL.search(text) or len(text) > 256:
+            raise InvalidRequest(f"{name} must be printable text of at most 256 characters")
+        return text
+
     def query_int(self, name: str, default: int, lo: int, hi: int) -> int:
-        raw = self.get_query_argument(name, None)
-        if raw in (None, ""):
+        raw = self.query(name)
+        if raw == "":
             return default
-        if not raw.isdigit() or not lo <= int(raw) <= hi:
+        if not DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
             raise InvalidRequest(f"{name} must be an integer from {lo} to {hi}")
         return int(raw)
 
+    def query_choice(self, name: str, choices) -> str:
+        raw = self.query(name)
+        if raw and raw not in choices:
+            raise InvalidRequest(f"{name} must be one of {', '.join(choices)}")
+        return raw
+
+    def query_id(self, name: str) -> str:
+        raw = self.query(name)
+        if raw and not HEX_ID.fullmatch(raw):
+            raise InvalidRequest(f"{name} must be an id (lowercase hex)")
+        return raw
+
+    # --- the caller ----------------------------------------------------------------
+    def require_user(self) -> dict:
+        if not self.user:
+            raise Unauthorized("log in first: Authorization: token …")
+        return self.user
+
+    def require_operator(self) -> dict:
+        if self.require_user()["role"] != "operator":
+            raise Forbidden("operators only")
+        return self.user
+
+    # --- answers ---------------------------------------------------------------------
     def send(self, payload, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -82,13 +184,13 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs):
         exc = kwargs.get("exc_info", (None, None))[1]
-        if isinstance(exc, DomainError):
-            return self.send(body(exc), http_status(exc))
-        if isinstance(exc, tornado.web.HTTPError) and status_code < 500:
-            code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "invalid_request",
-                    413: "too_large", 429: "rate_limited"}.get(status_code, "invalid_request")
-            return self.send({"error": {"code": code, "message": self._reason}}, status_code)
-        return self.send({"error": {"code": "internal", "message": "internal error"}}, status_code)
+        if not isinstance(exc, DomainError):
+            return super().write_error(status_code, **kwargs)
+        if "retry_after" in exc.extra:
+            self.set_header("Retry-After", str(exc.extra["retry_after"]))
+        if isinstance(exc, (TooLarge, UnsupportedMediaType)):
+            self.set_header("Connection", "close")  # a body refused is not read to its end (or not at all)
+        self.send(body(exc), http_status(exc))
 
     def log_exception(self, typ, value, tb):
         if isinstance(value, DomainError):

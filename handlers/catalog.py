@@ -1,6 +1,5 @@
 """The public catalog: sessions and lots as bidders see them."""
 from domain import auctions, deposits, lots
-from domain.errors import InvalidRequest
 from domain.states import AUCTION_TEXT
 from handlers import render
 from handlers.base import BaseHandler
@@ -16,9 +15,7 @@ async def my_deposit(db, user: dict | None, auction_id: str, lot_id: str = "") -
 
 class AuctionsHandler(BaseHandler):
     async def get(self):
-        status = self.get_query_argument("status", "") or None
-        if status and status not in AUCTION_TEXT:
-            raise InvalidRequest(f"status must be one of {', '.join(AUCTION_TEXT)}")
+        status = self.query_choice("status", AUCTION_TEXT) or None
         self.send({"items": render.each(await auctions.list_(self.db, status), render.auction)})
 
 

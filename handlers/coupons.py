@@ -2,7 +2,6 @@
 claim, and my coupons (我的优惠券)."""
 from domain import coupons
 from domain.coupon_value import SCOPE_TEXT
-from domain.errors import InvalidRequest
 from domain.states import COUPON_TEXT
 from handlers import render, schemas
 from handlers.base import BaseHandler
@@ -14,9 +13,7 @@ class AdminCouponsHandler(BaseHandler):
     async def get(self):
         """Every coupon not deleted, newest first; filters: status, scope."""
         self.require_operator()
-        status, scope = self.get_query_argument("status", ""), self.get_query_argument("scope", "")
-        if status and status not in COUPON_TEXT or scope and scope not in SCOPE_TEXT:
-            raise InvalidRequest(f"status is one of {', '.join(COUPON_TEXT)}; scope one of {', '.join(SCOPE_TEXT)}")
+        status, scope = self.query_choice("status", COUPON_TEXT), self.query_choice("scope", SCOPE_TEXT)
         items = await coupons.listing(self.db, status, scope)
         titles = await coupons.scope_titles(self.db, items)
         self.send({"items": render.each(items, lambda c: render.coupon(c, scope_title=titles[c["_id"]]))})

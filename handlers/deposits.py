@@ -1,6 +1,7 @@
 """Deposits (保证金): pay one from the balance or through a gateway, list
 mine; operators list everyone's."""
 from domain import deposits, settlement
+from domain.states import DEPOSIT_STATE_TEXT, DEPOSIT_TEXT
 from handlers import render, schemas
 from handlers.base import BaseHandler
 from handlers.payments import base_url
@@ -32,7 +33,9 @@ class AdminDepositsHandler(BaseHandler):
     async def get(self):
         """Every deposit, newest first; filters: auction_id, lot_id, user_id, status, state, limit."""
         self.require_operator()
-        query = {f: v for f in ("auction_id", "lot_id", "user_id", "status", "state")
-                 if (v := self.get_query_argument(f, ""))}
+        fields = {"auction_id": self.query_id("auction_id"), "lot_id": self.query_id("lot_id"),
+                  "user_id": self.query_id("user_id"), "status": self.query_choice("status", DEPOSIT_TEXT),
+                  "state": self.query_choice("state", DEPOSIT_STATE_TEXT)}
+        query = {f: v for f, v in fields.items() if v}
         items = await deposits.listing(self.db, query, self.query_int("limit", 100, 1, 1000))
         self.send({"items": render.each(items, lambda d: {**render.deposit(d), "user_id": d["user_id"]})})

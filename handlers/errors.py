@@ -9,6 +9,7 @@ STATUS = {
     "forbidden": 403, "deposit_required": 403,
     "not_found": 404,
     "too_large": 413,
+    "unsupported_media_type": 415,
     "rate_limited": 429,
     "unavailable": 503,
     "gateway_unavailable": 503,
@@ -18,7 +19,7 @@ STATUS = {
 RANGE_ERRORS = {
     "greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long", "too_short",
     "string_too_long", "string_too_short", "value_error", "multiple_of", "literal_error", "enum",
-    "string_pattern_mismatch", "url_parsing", "list_too_long",
+    "string_pattern_mismatch", "url_parsing", "url_scheme", "list_too_long",
 }
 
 

@@ -109,6 +109,11 @@ def authenticated(user_id: str) -> dict:
     return {"type": "auth", "ok": True, "user_id": user_id}
 
 
+def logged_out() -> dict:
+    """The socket's token ended (a logout): it may watch on, not bid."""
+    return {"type": "auth", "ok": False, "reason": "logged_out"}
+
+
 def pong(t: int | None, now: int) -> dict:
     return {"type": "pong", "t": t, "server_time": now}
 

@@ -1,10 +1,14 @@
 """`GET /metrics` (Prometheus text), and the application's `log_function`,
 the one place every answered HTTP request is counted, by route pattern."""
+import hmac
+
 import tornado.web
 from prometheus_client.exposition import choose_encoder
 from tornado.log import access_log
 
-from handlers.base import BaseHandler
+from domain.errors import Forbidden, Unauthorized
+from handlers.base import BaseHandler, bearer_token
+from handlers.edge import within
 from handlers.openapi import path_template, routes
 
 UNMATCHED = "(unmatched)"
@@ -48,17 +52,27 @@ def request_logger(metrics):
                else access_log.warning if status < 500 else access_log.error)
         # The path, not the URI: a socket's `?token=` must never reach a log.
         request = handler.request
-        log("%d %s %s (%s) %.2fms", status, request.method, request.path, request.remote_ip, 1000.0 * seconds)
+        client = getattr(handler, "client_ip", request.remote_ip)
+        log("%d %s %s (%s) %.2fms", status, request.method, request.path, client, 1000.0 * seconds)
 
     return log_request
 
 
 class MetricsHandler(BaseHandler):
-    """Prometheus metrics of this node."""
+    """Prometheus metrics of this node. Open unless METRICS_ALLOW (client
+    addresses or networks) or METRICS_TOKEN (`Authorization: Bearer …`) is
+    set; with both, both are needed."""
     media_type = "text/plain"
 
     async def prepare(self):
-        pass  # scraped without a token, and no database read
+        """No login and no database read: the scraper's address and its own token."""
+        settings = self.ctx.settings
+        if settings.metrics_networks and not within(self.client_ip, settings.metrics_networks):
+            raise Forbidden("metrics are not served to this address")
+        if settings.metrics_token:
+            given = bearer_token(self.request.headers.get("Authorization")).encode()
+            if not hmac.compare_digest(given, settings.metrics_token.encode()):
+                raise Unauthorized("metrics need Authorization: Bearer METRICS_TOKEN")
 
     def get(self):
         encode, content_type = choose_encoder(self.request.headers.get("Accept", ""))

@@ -16,7 +16,7 @@ from tornado.websocket import WebSocketHandler
 
 from domain import errors as domain_errors
 from handlers import errors as http_errors
-from handlers.base import BaseHandler
+from handlers.base import MULTIPART, BaseHandler
 
 METHODS = ("get", "post", "put", "patch", "delete")
 REF = "#/components/schemas/{model}"
@@ -174,7 +174,7 @@ class Builder:
         body = getattr(cls, "bodies", {}).get(method)
         if body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": self.model(body)}}}
-        elif getattr(cls, "accepts_uploads", False) and method in ("post", "put"):
+        elif getattr(cls, "accepts", "") == MULTIPART and method in ("post", "put"):
             op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
@@ -186,7 +186,7 @@ class Builder:
             "content": {media: {"schema": {"type": "object"} if media == "application/json" else {"type": "string"}}}}}
         errors = set()
         if "requestBody" in op:
-            errors |= {400, 413} | ({422} if body is not None else set())
+            errors |= {400, 413, 415} | ({422} if body is not None else set())
         if user or operator:
             errors.add(401)
         if operator:

@@ -2,6 +2,7 @@
 shows them, checkout and payment, and receipt; the operators' list;
 second-chance offers."""
 from domain import checkout, offers, orders
+from domain.states import ORDER_TEXT
 from handlers import render, schemas
 from handlers.base import BaseHandler
 from handlers.payments import base_url
@@ -11,7 +12,7 @@ class OrdersHandler(BaseHandler):
     async def get(self):
         """The caller's orders grouped by status ({"unpaid": {"text": "待支付", "items": […]}, …}); ?status= for one group."""
         user = self.require_user()
-        groups = await orders.of_user(self.db, user["_id"], self.get_query_argument("status", ""))
+        groups = await orders.of_user(self.db, user["_id"], self.query_choice("status", ORDER_TEXT))
         self.send(render.order_groups(groups))
 
 
@@ -55,8 +56,8 @@ class AdminOrdersHandler(BaseHandler):
     async def get(self):
         """Every order, newest first; filters: status, auction_id, limit."""
         self.require_operator()
-        items = await orders.listing(self.db, self.get_query_argument("status", ""),
-                                     self.get_query_argument("auction_id", ""), self.query_int("limit", 100, 1, 1000))
+        items = await orders.listing(self.db, self.query_choice("status", ORDER_TEXT), self.query_id("auction_id"),
+                                     self.query_int("limit", 100, 1, 1000))
         self.send({"items": render.each(items, lambda o: {**render.order(o), "user_id": o["user_id"]})})
 
 

@@ -18,7 +18,7 @@ from domain import settlement
 from domain.errors import AmountMismatch, DomainError, InvalidRequest, NotFound
 from domain.states import PAYMENT_TEXT
 from handlers import render
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, FORM, JSON
 
 log = logging.getLogger("gavel.payments")
 PURPOSE_TEXT = {"deposit": "保证金", "order": "订单支付", "topup": "余额充值"}
@@ -49,7 +49,7 @@ async def take_notification(deps, gateway, headers, body: bytes, now: int) -> bo
 
 class GatewayAnswer(BaseHandler):
     async def prepare(self):
-        pass  # no token: a gateway's message stands on its signature
+        self.take_body()  # and no token: a gateway's message stands on its signature
 
     def gateway(self, name: str):
         gateway = self.ctx.deps.gateways.get(name)
@@ -61,6 +61,10 @@ class GatewayAnswer(BaseHandler):
 class NotifyHandler(GatewayAnswer):
     """A gateway's asynchronous notification (WeChat Pay API v3 JSON, Alipay form)."""
     media_type = "text/plain"
+
+    @property
+    def accepts(self) -> str:
+        return FORM if self.path_args[0] == "alipay" else JSON
 
     async def post(self, name):
         gateway = self.gateway(name)
@@ -121,6 +125,7 @@ class SandboxPayHandler(BaseHandler):
     server receive a notification signed with the sandbox gateway's key, through
     the same checks as a real one; declining closes the trade."""
     media_type = "text/html"
+    accepts = FORM  # its buttons post a plain form
 
     async def _payment(self, out_trade_no: str) -> dict:
         payment = await self.db.payments.find_one({"_id": out_trade_no})

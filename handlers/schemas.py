@@ -4,10 +4,11 @@ show and arm timers for: money is a strict integer number of cents within
 what a bid may reach (a float or a string is refused); times are ISO-8601
 strings between 2000 and 2100, turned into epoch ms; text has no control
 characters."""
+import re
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, create_model,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema,
+                      create_model, model_validator)
 from pydantic_core import PydanticCustomError
 
 from domain.clock import from_iso
@@ -29,14 +30,30 @@ def _time(value):
     return ms
 
 
+# What an operator may store as a cover, image or video: an http(s) URL or
+# one of this server's uploads; never `javascript:`, `data:` or the like.
+URL_PATTERN = (r"^(?:(?:[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f/\\?#]+(?:[/?#][^\s\x00-\x1f\x7f\\]*)?)"
+               r"|/uploads/[A-Za-z0-9_-]{1,64}\.(?:png|jpe?g|gif|webp))?$")
+_URL = re.compile(URL_PATTERN)
+
+
+def _url(value: str) -> str:
+    if not _URL.fullmatch(value):
+        raise PydanticCustomError("url_scheme",
+                                  "must be an http:// or https:// URL, or a /uploads/ path of this server")
+    return value
+
+
 Time = Annotated[int, BeforeValidator(_time), WithJsonSchema(
     {"type": "string", "format": "date-time", "description": "ISO-8601, in the years 2000 to 2099"})]
 Cents = Annotated[int, Field(strict=True, gt=0, le=MAX_CENTS)]
 CentsOrZero = Annotated[int, Field(strict=True, ge=0, le=MAX_CENTS)]
 Seconds = Annotated[int, Field(strict=True, ge=0, le=86400)]
 Text = Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN)]
-Url = Annotated[str, Field(max_length=512)]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9]{5,15}$")]
+Url = Annotated[str, Field(max_length=512, json_schema_extra={"pattern": URL_PATTERN}), AfterValidator(_url)]
+# Normalised by the handler (domain.phones): 422 for what is not a mobile number.
+Phone = Annotated[str, Field(min_length=1, max_length=32)]  # for login: domain.phones says which are phones
+ContactPhone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,19}$")]  # an address's: any phone, landlines too
 
 
 class Body(BaseModel):
@@ -68,7 +85,7 @@ class AuctionCreate(Body):
 
 
 class Image(Body):
-    url: Annotated[str, Field(min_length=1, max_length=512)]
+    url: Annotated[Url, Field(min_length=1)]
     carousel: StrictBool = False
     order: Annotated[int, Field(strict=True, ge=0, le=10000)] = 0
 
@@ -127,7 +144,7 @@ Gateway = Literal["wechat", "alipay"]
 
 class AddressCreate(Body):
     name: Place
-    phone: Phone
+    phone: ContactPhone
     province: Place
     city: Place
     county: Place

@@ -1,11 +1,17 @@
 """`/ws`: the live protocol of spec/ws.md.
 
 A socket may watch anonymously; it needs a token (in the query or a first
-`auth` message) to bid. Frames from the hub are written straight to the
-socket when nothing is queued before them (no per-watcher serialisation;
-the hub's native loop writes many sockets in one call); a watcher that
-stops reading fills a bounded buffer and is dropped with 1013 instead of
-slowing the others or growing memory.
+`auth` message) to bid. A bad token leaves it watching; a second `auth` as
+someone else is refused (one user per socket); a logout or the token's
+lifetime ends its bidding. Text frames only: a binary one closes it with
+1003. Each client address may open so many sockets a second on a node,
+and each socket may watch so many lots and sessions.
+
+Frames from the hub are written straight to the socket when nothing is
+queued before them (no per-watcher serialisation; the hub's native loop
+writes many sockets in one call); a watcher that stops reading fills a
+bounded buffer and is dropped with 1013 instead of slowing the others or
+growing memory.
 """
 import asyncio
 import logging
@@ -13,16 +19,18 @@ from typing import Annotated
 from urllib.parse import urlparse
 
 import orjson
+import tornado.web
 from pydantic import Field, StrictBool, ValidationError
 from pymongo.errors import ConnectionFailure
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from domain import accounts, auctions, bidding, coupons, proxies
-from domain.errors import DomainError, InvalidRequest, RateLimited, Unauthorized, Unavailable
+from domain.errors import Conflict, DomainError, InvalidRequest, RateLimited, TooLarge, Unauthorized, Unavailable
 from domain.ratelimit import TokenBucket
 from handlers import messages
 from handlers.base import check_store
+from handlers.edge import Edge
 from handlers.errors import from_validation
 from handlers.schemas import Body, Cents
 
@@ -60,16 +68,21 @@ class Auth(Body):
 OPS = {"subscribe": Subscribe, "unsubscribe": Subscribe, "bid": Bid, "proxy": Proxy, "ping": Ping, "auth": Auth}
 
 
-class LiveSocket(WebSocketHandler):
+class LiveSocket(Edge, WebSocketHandler):
     def initialize(self, ctx):
         self.ctx = ctx
         self.user: dict | None = None
+        self.token_id, self.token_ends = "", 0  # the token's hash, and when it ends at the latest (0: never)
         self.lots: set[str] = set()
         self.auctions: set[str] = set()
         self.stream = self.sock = None
         self.direct = None  # the socket while nothing is queued ahead of a new frame (read by the hub)
         self.messages = TokenBucket(ctx.settings.ws_messages_per_second, ctx.settings.ws_messages_per_second * 2)
         self.bids = TokenBucket(ctx.settings.bid_rate_per_second, ctx.settings.bid_rate_per_second * 2)
+
+    async def prepare(self):
+        if not self.ctx.connects.take(self.client_key):
+            raise tornado.web.HTTPError(429, reason="too many new sockets from this address; slow down")
 
     def check_origin(self, origin: str) -> bool:
         """Browsers send Origin: same host, or one of ALLOWED_ORIGINS."""
@@ -86,7 +99,10 @@ class LiveSocket(WebSocketHandler):
         self.ctx.sockets.add(self)
         token = self.get_query_argument("token", "")
         if token:
-            await self._auth(token)
+            try:
+                await self._auth(token)
+            except DomainError as exc:
+                self.send(messages.error(exc))
 
     def on_close(self):
         self.direct = None
@@ -151,6 +167,9 @@ class LiveSocket(WebSocketHandler):
 
     # --- incoming ------------------------------------------------------------
     async def on_message(self, raw):
+        if isinstance(raw, bytes):
+            self.close(1003, "text frames only")
+            return
         request_id = ""
         try:
             if not self.messages.take():
@@ -181,14 +200,27 @@ class LiveSocket(WebSocketHandler):
             pass
 
     async def _auth(self, token: str) -> None:
-        user = await accounts.authenticate(self.ctx.db, token)
-        if not user:
+        life = self.ctx.settings.token_life
+        found = await accounts.session(self.ctx.db, token, self.ctx.clock.now_ms(), life)
+        if not found:
             raise Unauthorized("invalid token; you may watch but not bid")
+        user, entry = found
         if self.user and self.user["_id"] != user["_id"]:
-            self.ctx.hub.forget(self, (), (), self.user["_id"])
-        self.user = user
-        self.ctx.hub.add_user(self, user["_id"])
+            raise Conflict("this socket is someone else's: open another one to log in as another user")
+        if not self.user:
+            self.ctx.hub.add_user(self, user["_id"])
+        self.user, self.token_id, self.token_ends = user, entry["_id"], accounts.ends_at(entry, life)
         self.send(messages.authenticated(user["_id"]))
+
+    def log_out(self, token_id: str) -> None:
+        """A logout somewhere (of this token, or of every token when "")."""
+        if self.user and token_id in ("", self.token_id):
+            self._sign_out()
+            self.send(messages.logged_out())
+
+    def _sign_out(self) -> None:
+        self.ctx.hub.forget(self, (), (), self.user["_id"])
+        self.user, self.token_id, self.token_ends = None, "", 0
 
     async def op_auth(self, msg: Auth) -> None:
         await self._auth(msg.token)
@@ -204,6 +236,10 @@ class LiveSocket(WebSocketHandler):
             if self.ws_connection is not None:  # else closed while they were read
                 self.push(self.ctx.coupon_feed.watch(self, states))
             return
+        limit = self.ctx.settings.ws_max_subscriptions
+        watched = msg.lot in self.lots or msg.auction in self.auctions
+        if len(self.lots) + len(self.auctions) >= limit and not watched:
+            raise TooLarge(f"a socket may watch at most {limit} lots and sessions; unsubscribe from some first")
         if msg.auction:
             await auctions.get(self.ctx.db, msg.auction)
             self.auctions.add(msg.auction)
@@ -232,6 +268,9 @@ class LiveSocket(WebSocketHandler):
         self.send(messages.unsubscribed(msg.lot, msg.auction))
 
     def _bidder(self) -> dict:
+        if self.user and self.token_ends and self.ctx.clock.now_ms() >= self.token_ends:
+            self._sign_out()
+            raise Unauthorized("your login has expired: log in again")
         if not self.user:
             raise Unauthorized("authenticate to bid")
         if not self.bids.take():

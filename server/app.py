@@ -22,8 +22,8 @@ from handlers import accounts as account_h, addresses, admin, bids, catalog, dep
 from handlers import coupons as coupon_h
 from handlers import metrics as metrics_h, openapi, payments, static
 from handlers.base import NotFoundHandler
-from server import db as dbmod
-from server import demo
+from handlers.edge import SecurityHeaders
+from server import db as dbmod, demo, logs
 from server import hub as hubmod
 from server.broker import Broker, create_broker
 from server.counters import SessionBidCounts
@@ -77,6 +77,7 @@ class Context:
     metrics: Metrics
     store_trouble: Callable[[], str]  # why the store cannot take a write now ("" when it can), without I/O
     coupon_feed: CouponFeed
+    connects: Limiter  # new sockets per client address, on this node (a flood of connections is the node's to bear)
     sockets: set = field(default_factory=set)
     # The gateways' side, played by the sandbox pay page for gateways without keys.
     sandbox_platforms: dict = field(default_factory=dict)
@@ -105,9 +106,10 @@ def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
     timers, coupon_feed = Timers(db, events, clock, rules, gateways), CouponFeed(hub, clock)
     events.route_to(Router(node_id, clock, hub, live, deps.bid_cache, timers, counts, coupon_feed))
     platforms = sandbox_platforms(settings.data_dir) if any(g.sandbox for g in gateways.values()) else {}
+    rate = settings.ws_connects_per_second
     ctx = Context(settings, node_id, broker, db, deps, events, hub, live, timers, counts, metrics,
                   store_trouble=lambda: dbmod.store_trouble(client), coupon_feed=coupon_feed,
-                  sandbox_platforms=platforms)
+                  sandbox_platforms=platforms, connects=Limiter(rate, rate * 5))
     metrics.live(sockets=lambda: len(ctx.sockets), jobs=lambda: len(timers.scheduler.get_jobs()),
                  frames=lambda: hub.frames_pushed)
     return ctx
@@ -121,6 +123,8 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/openapi\.json", openapi.OpenApiHandler, c),
         (r"/api/auth/code", account_h.CodeHandler, c),
         (r"/api/auth/login", account_h.LoginHandler, c),
+        (r"/api/auth/logout", account_h.LogoutHandler, c),
+        (r"/api/auth/logout-all", account_h.LogoutAllHandler, c),
         (r"/api/me", account_h.MeHandler, c),
         (r"/api/wallet/ledger", account_h.LedgerHandler, c),
         (r"/api/wallet/topup", account_h.TopupHandler, c),
@@ -163,10 +167,12 @@ def make_app(ctx: Context) -> tornado.web.Application:
         (r"/api/my/coupons", coupon_h.MyCouponsHandler, c),
         (r"/api/admin/coupons", coupon_h.AdminCouponsHandler, c),
         (r"/api/admin/coupons/([0-9a-f]{1,64})", coupon_h.AdminCouponHandler, c),
-        (r"/uploads/(.*)", tornado.web.StaticFileHandler, {"path": str(ctx.settings.data_dir / "uploads")}),
-        (r"/((?!api/|ws$).*)", static.PageHandler, {"path": os.path.join(ROOT, "static"), "default_filename": "index.html"}),
+        (r"/uploads/(.*)", static.UploadFiles, {**c, "path": str(ctx.settings.data_dir / "uploads")}),
+        (r"/((?!api/|ws$).*)", static.PageHandler, {**c, "path": os.path.join(ROOT, "static"),
+                                                    "default_filename": "index.html"}),
     ]
     return tornado.web.Application(routes, default_handler_class=NotFoundHandler, default_handler_args=c,
+                                   transforms=[SecurityHeaders],
                                    websocket_max_message_size=ctx.settings.ws_max_message,
                                    log_function=metrics_h.request_logger(ctx.metrics))
 
@@ -187,15 +193,19 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     url = await store.start() if store else settings.mongodb_url
     broker = create_broker(settings.redis_url, settings.redis_prefix)
     client = dbmod.connect(url)
-    node_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    node_id = secrets.token_hex(6)  # shown by /healthz: nothing about the host
+    log.info("node %s is pid %d on %s", node_id, os.getpid(), socket.gethostname())
     ctx = build(settings, client, broker, node_id)
     server, tasks = None, []
     try:
         await broker.connect()
         await dbmod.ensure_indexes(ctx.db)
-        await dbmod.upgrade(ctx.db)
-        token = operator_token(settings)
-        await accounts.bootstrap_operator(ctx.db, token, ctx.clock.now_ms())
+        await dbmod.upgrade(ctx.db, ctx.clock.now_ms())
+        operator = operator_token(settings)
+        token = operator.token
+        if await accounts.bootstrap_operator(ctx.db, token, ctx.clock.now_ms()):
+            log.warning("the operator token changed: the previous one no longer works (every node of a cluster "
+                        "needs the same ADMIN_TOKEN, or each start ends the others' token)")
         ready = asyncio.Event()
         tasks.append(asyncio.create_task(ctx.events.listen(ready)))
         await ready.wait()
@@ -204,13 +214,17 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         tasks.append(asyncio.create_task(ctx.events.share_watcher_counts(ctx.hub)))
         tasks.append(asyncio.create_task(ctx.counts.run()))
         app = make_app(ctx)
-        server = app.listen(settings.port, settings.host, max_body_size=settings.max_upload_bytes + 65536,
-                            idle_connection_timeout=120)
+        # Each route sets its own body limit as a request starts (handlers/base.py); this is the ceiling.
+        server = app.listen(settings.port, settings.listen_host, max_body_size=settings.body_ceiling,
+                            idle_connection_timeout=120, body_timeout=settings.body_timeout_s)
         port = next(iter(server._sockets.values())).getsockname()[1]
-        print(f"Gavel is serving on http://127.0.0.1:{port}/  (node {node_id})", flush=True)
-        print(f"Operator token: {token}", flush=True)
+        print(f"Gavel is serving on http://127.0.0.1:{port}/ (listening on {settings.listen_host}; node {node_id})",
+              flush=True)
+        print(operator.announcement(settings), flush=True)
+        if settings.sandbox_sms:
+            print(sandbox_notice(settings), flush=True)
         if settings.demo:
-            host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+            host = "127.0.0.1" if settings.listen_host in ("0.0.0.0", "::") else settings.listen_host
             tasks.append(asyncio.create_task(demo.run(host, port, token)))
         if hubmod.native_send_all is None:
             log.warning("fan-out writes from Python: scripts/build-native builds the faster native loop")
@@ -232,10 +246,19 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             await store.stop()
 
 
+def sandbox_notice(settings: Settings) -> str:
+    if settings.sandbox_by_default:
+        return ("SMS sandbox on (no MONGODB_URL): login codes come back in the answer, so this server listens on "
+                "loopback only. SMS_SANDBOX=0 turns the sandbox off; SMS_SANDBOX=1 serves it on HOST all the same.")
+    if settings.listen_host in ("127.0.0.1", "::1", "localhost"):
+        return "SMS sandbox on (SMS_SANDBOX=1): login codes come back in the answer."
+    return (f"SMS sandbox on (SMS_SANDBOX=1) on {settings.listen_host}: anyone who can reach this server "
+            "can log in as any phone.")
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = load_settings(argv)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.configure(settings.log_level)
 
     async def run():
         stop = asyncio.Event()

@@ -1,10 +1,20 @@
-"""The database connection and the indexes the rules rely on."""
+"""The database connection, the indexes the rules rely on, and the
+one-time upgrades of data stored before a change."""
+import logging
+
 from pymongo import ASCENDING as A, DESCENDING as D, AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from domain import phones
+
+log = logging.getLogger("gavel.db")
 
 # collection -> [(keys, options)]; the unique ones are guards of the rules.
 INDEXES = {
     "users": [([("phone", A)], {"unique": True})],
     "tokens": [([("user_id", A)], {})],
+    "login_codes": [([("phone", A)], {}), ([("addr", A)], {}), ([("sent_at", A)], {})],
+    "login_guards": [([("touched_at", A)], {})],
     "ledger": [
         ([("user_id", A), ("seq", A)], {"unique": True}),
         ([("user_id", A), ("key", A)], {"unique": True}),
@@ -99,10 +109,40 @@ async def ensure_indexes(db) -> None:
             await db[name].create_index(keys, **options)
 
 
-async def upgrade(db) -> None:
+async def upgrade(db, now: int) -> None:
     """Fields added since a data directory was made, initialised (a filter on a
     missing field matches nothing on the embedded store: mongo-subset.md 18)."""
     for name, fields in NEW_FIELDS.items():
         for field, value in fields.items():
             await db[name].update_many({field: {"$exists": False}}, {"$set": {field: value}})
+    for name, step in ONCE:
+        if not await db.upgrades.find_one({"_id": name}):
+            await step(db, now)
+            await db.upgrades.insert_one({"_id": name, "at": now})
 
+
+async def _token_lifetimes(db, now: int) -> None:
+    """Tokens from before they expired: their idle time counts from now."""
+    await db.tokens.update_many({"kind": {"$exists": False}}, {"$set": {"kind": "login"}})
+    await db.tokens.update_many({"used_at": {"$exists": False}}, {"$set": {"used_at": now}})
+
+
+async def _normal_phones(db, now: int) -> None:
+    """Users were stored with the phone as they typed it: one account per
+    number now. Where two accounts hold the same number written two ways,
+    the one already in the normal form (or the older) keeps it; the other
+    keeps its old spelling, which no login reaches, and is logged for an
+    operator to settle (their money cannot simply be merged)."""
+    users = [u async for u in db.users.find({}, {"phone": 1, "created_at": 1})]
+    for user in sorted(users, key=lambda u: u.get("created_at", 0)):
+        normal = phones.try_normalise(user["phone"])
+        if normal is None or normal == user["phone"]:
+            continue
+        try:
+            await db.users.update_one({"_id": user["_id"]}, {"$set": {"phone": normal}})
+        except DuplicateKeyError:
+            log.warning("user %s has phone %r, which is %s, held by another account: left as it is",
+                        user["_id"], user["phone"], normal)
+
+
+ONCE = (("token_lifetimes", _token_lifetimes), ("normal_phones", _normal_phones))

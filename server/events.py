@@ -53,6 +53,9 @@ def fan_out(hub: Hub, event: dict, now: int) -> None:
     elif kind == "barred":  # sockets read their user once, at login
         for sock in list(hub.sockets_of(event["user"])):
             sock.bar(event["until"])
+    elif kind == "logged_out":
+        for sock in list(hub.sockets_of(event["user"])):
+            sock.log_out(event["token"])
 
 
 def announce_counts(hub: Hub) -> None:

@@ -1,10 +1,17 @@
 """Every setting the server reads, from the environment and the command line,
 in one place (spec/api.md, "Configuration the server reads")."""
 import argparse
+import ipaddress
 import os
+from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.accounts import TokenLife
+from domain.logins import LoginLimits
+
+LOOPBACK_NAMES = ("localhost",)
 
 # A gateway is live with all of its settings, in sandbox with none (README, "Payment gateways").
 WECHATPAY_LIVE = ("wechatpay_mchid", "wechatpay_appid", "wechatpay_apiv3_key", "wechatpay_platform_public_key",
@@ -16,7 +23,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True)  # a refused setting must not print the keys beside it
 
     port: int = Field(8888, ge=0, le=65535)
-    host: str = "0.0.0.0"
+    host: str = ""  # "": all addresses, or loopback only while the SMS sandbox is on by default
     mongodb_url: str = ""
     redis_url: str = ""
     redis_prefix: str = "gavel:"
@@ -44,6 +51,22 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(8 * 1024 * 1024, gt=0)
     recovery_interval_s: float = Field(60, gt=0)
     log_level: str = "INFO"
+    # The edge (docs/security.md says what each is for).
+    trusted_proxies: list[str] = []                     # addresses / networks whose X-Forwarded-For names the client
+    token_idle_seconds: int = Field(30 * 86400, gt=0)   # a login token ends this long unused
+    token_max_seconds: int = Field(90 * 86400, gt=0)    # and this long after login in any case
+    body_timeout_s: float = Field(60, gt=0)             # a request body must be in within this
+    ws_connects_per_second: float = Field(20, gt=0)     # new sockets per client address, per node (burst 5 s' worth)
+    ws_max_subscriptions: int = Field(100, gt=0)        # lots and sessions one socket may watch
+    metrics_token: str = ""                             # if set, /metrics wants `Authorization: Bearer …`
+    metrics_allow: list[str] = []                       # if set, /metrics answers only these addresses / networks
+    login_code_interval_s: int = Field(60, ge=0)
+    login_codes_per_phone_hour: int = Field(5, gt=0)
+    login_codes_per_phone_day: int = Field(10, gt=0)
+    login_codes_per_address_hour: int = Field(30, gt=0)
+    login_free_guesses: int = Field(5, gt=0)
+    login_backoff_max_s: int = Field(900, gt=0)
+
     wechatpay_mchid: str = ""
     wechatpay_appid: str = ""
     wechatpay_apiv3_key: str = ""
@@ -58,6 +81,21 @@ class Settings(BaseModel):
     alipay_gateway: str = "https://openapi.alipay.com/gateway.do"
     gateway_timeout_s: float = Field(10, gt=0)
     demo: bool = False  # seed a live auction with simulated bidders (server/demo.py)
+
+    @field_validator("trusted_proxies", "metrics_allow")
+    @classmethod
+    def _networks(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad one
+        return entries
+
+    @model_validator(mode="after")
+    def _sandbox_stays_local(self) -> "Settings":
+        if self.sandbox_by_default and self.host and not is_loopback(self.host):
+            raise ValueError(f"the SMS sandbox is on by default (no MONGODB_URL), and it gives anyone a login code: "
+                             f"it listens on loopback only. Set SMS_SANDBOX=1 to serve it on {self.host} all the same, "
+                             f"or SMS_SANDBOX=0")
+        return self
 
     @model_validator(mode="after")
     def _gateways_all_or_nothing(self) -> "Settings":
@@ -89,6 +127,45 @@ class Settings(BaseModel):
     def sandbox_sms(self) -> bool:
         return self.embedded_store if self.sms_sandbox is None else self.sms_sandbox
 
+    @property
+    def body_ceiling(self) -> int:
+        """The most of a body the server reads, whatever the route (uploads, and their multipart framing)."""
+        return self.max_upload_bytes + 64 * 1024
+
+    @property
+    def sandbox_by_default(self) -> bool:
+        """On without being asked for: then the server keeps to loopback."""
+        return self.sms_sandbox is None and self.embedded_store
+
+    @property
+    def listen_host(self) -> str:
+        return self.host or ("127.0.0.1" if self.sandbox_by_default else "0.0.0.0")
+
+    @cached_property
+    def trusted_networks(self) -> tuple:
+        return tuple(ipaddress.ip_network(e, strict=False) for e in self.trusted_proxies)
+
+    @cached_property
+    def metrics_networks(self) -> tuple:
+        return tuple(ipaddress.ip_network(e, strict=False) for e in self.metrics_allow)
+
+    @property
+    def login_limits(self) -> LoginLimits:
+        return LoginLimits(self.login_code_interval_s * 1000, self.login_codes_per_phone_hour,
+                           self.login_codes_per_phone_day, self.login_codes_per_address_hour, self.login_free_guesses,
+                           self.login_backoff_max_s * 1000, self.sandbox_sms)
+
+    @property
+    def token_life(self) -> TokenLife:
+        return TokenLife(self.token_idle_seconds * 1000, self.token_max_seconds * 1000)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() in LOOPBACK_NAMES
+
 
 _FLAGS = {"port": int, "data_dir": str, "mongodb_url": str, "redis_url": str, "host": str}
 
@@ -101,7 +178,7 @@ def load_settings(argv: list[str] | None = None, env: dict | None = None) -> Set
         raw = env.get(name.upper())
         if raw is None or raw == "":
             continue
-        if name == "allowed_origins":
+        if field.annotation == list[str]:
             values[name] = [o.strip() for o in raw.split(",") if o.strip()]
         elif name in ("sms_sandbox", "payment_sandbox"):
             values[name] = raw.strip().lower() in ("1", "true", "yes", "on")

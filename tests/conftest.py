@@ -1,3 +1,4 @@
+import secrets
 import sys
 from pathlib import Path
 
@@ -21,13 +22,15 @@ def mongo_base_url():
 def server_factory(mongo_base_url, tmp_path_factory):
     """Start Gavel servers that share the session's store, each with its own
     database unless told otherwise (or on another store: `mongodb_url`); all
-    are stopped at the end."""
-    started = []
+    are stopped at the end. Nodes of one database share its ADMIN_TOKEN, as a
+    cluster's nodes must."""
+    started, tokens = [], {}
 
     def start(name: str = "", database: str = "", mongodb_url: str = "", **kw) -> GavelServer:
         name = name or f"s{len(started)}"
         database = database or f"gavel_{name}_{len(started)}"
         url = mongodb_url or f"{mongo_base_url}/{database}"
+        kw.setdefault("ADMIN_TOKEN", tokens.setdefault(url, secrets.token_urlsafe(24)))
         server = GavelServer(tmp_path_factory.mktemp(name), url, **kw).start()
         started.append(server)
         return server

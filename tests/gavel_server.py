@@ -31,7 +31,7 @@ class GavelServer:
                  prefix: str | None = None, args: tuple = (), **env):
         self.data_dir, self.args = Path(data_dir), list(args)
         self.port = free_port()
-        self.admin_token = secrets.token_urlsafe(24)
+        self.admin_token = str(env.pop("ADMIN_TOKEN")) if "ADMIN_TOKEN" in env else secrets.token_urlsafe(24)
         self.env = {
             **os.environ, "PORT": str(self.port), "DATA_DIR": str(self.data_dir),
             "ADMIN_TOKEN": self.admin_token, "SMS_SANDBOX": "1", "PAYMENT_SANDBOX": "1",

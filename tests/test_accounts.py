@@ -39,15 +39,6 @@ async def test_wrong_code_is_refused_and_the_code_is_one_use(api):
     assert status == 401
 
 
-async def test_a_code_cannot_be_guessed_by_trying_many(api):
-    status, sent = await api.post("/api/auth/code", {"phone": "13800000005"})
-    wrong = [c for c in ("000001", "000002", "000003", "000004", "000005", "000006") if c != sent["dev_code"]][:5]
-    for code in wrong:
-        await api.post("/api/auth/login", {"phone": "13800000005", "code": code})
-    status, body = await api.post("/api/auth/login", {"phone": "13800000005", "code": sent["dev_code"]})
-    assert status == 401
-
-
 async def test_asking_for_codes_too_fast_is_rate_limited(api):
     assert (await api.post("/api/auth/code", {"phone": "13800000006"}))[0] == 200
     status, body = await api.post("/api/auth/code", {"phone": "13800000006"})

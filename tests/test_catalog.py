@@ -117,6 +117,16 @@ async def test_unknown_status_filter_is_invalid_request(api):
     assert status == 400 and body["error"]["code"] == "invalid_request"
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+
+
+def multipart(name: str, data: bytes, content_type: str = "image/png") -> tuple[bytes, str]:
+    boundary = "gavelboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 OPERATOR_ROUTES = [
     ("GET", "/api/admin/auctions"), ("POST", "/api/admin/auctions"),
     ("GET", "/api/admin/auctions/{a}"), ("PUT", "/api/admin/auctions/{a}"), ("DELETE", "/api/admin/auctions/{a}"),
@@ -128,24 +138,18 @@ OPERATOR_ROUTES = [
 async def test_bidders_get_403_and_anonymous_401_on_every_operator_route(admin, api):
     auction, (lot,) = await create_session(admin)
     token, _ = await api.login(next_phone())
+    upload, upload_type = multipart("a.png", PNG)
     for method, path in OPERATOR_ROUTES:
         path = path.format(a=auction["id"], l=lot["id"])
-        status, body = await api.call(method, path, token=token, body=session_body() if method != "GET" else None)
+        # Each route called with the media type it takes (a wrong one is 415 before anything else).
+        send = {"raw": upload, "headers": {"Content-Type": upload_type}} if path.endswith("/uploads") else \
+            {"body": session_body() if method != "GET" else None}
+        status, body = await api.call(method, path, token=token, **send)
         assert status == 403 and body["error"]["code"] == "forbidden", (method, path, body)
-        status, body = await api.call(method, path, token="", body=session_body() if method != "GET" else None)
+        status, body = await api.call(method, path, token="", **send)
         assert status == 401 and body["error"]["code"] == "unauthorized", (method, path, body)
     status, detail = await api.get(f"/api/auctions/{auction['id']}")
     assert status == 200 and detail["title"] == "第1场"
-
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-
-
-def multipart(name: str, data: bytes, content_type: str = "image/png") -> tuple[bytes, str]:
-    boundary = "gavelboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 async def test_uploaded_image_is_stored_and_served(admin, api):

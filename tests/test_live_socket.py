@@ -10,6 +10,7 @@ import orjson
 import pytest
 import tornado.web
 
+from domain.ratelimit import Limiter
 from handlers.messages import text_frame
 from handlers.ws import LiveSocket
 from helpers import raw_client, server_frames
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.gen_test(timeout=20)
 async def live_socket():
     """A Tornado app serving only `/ws` on a free port, and a raw client on it
     that reads nothing until told: yields (handler, client)."""
-    ctx = SimpleNamespace(settings=Settings(), sockets=set(), hub=Hub("n1"))
+    ctx = SimpleNamespace(settings=Settings(), sockets=set(), hub=Hub("n1"), connects=Limiter(100, 100))
     app = tornado.web.Application([(r"/ws", LiveSocket, {"ctx": ctx})])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

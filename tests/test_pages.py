@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from browser import api, chromium, open_tab, run, shot, shows
 from domain.errors import DomainError
-from handlers.static import CSP
+from handlers.edge import CSP
 from helpers import bidder, create_session, database, live_lot, lot_body, ms, next_phone, wait_for
 from server.demo import bowl
 
