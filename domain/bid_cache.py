@@ -33,6 +33,15 @@ class KnownLot:
     end_at: int = 0                                  # the end as last seen
     covered: set[str] = field(default_factory=set)   # bidders whose paid lot deposit covers it
     stored_seq: int = 0                              # bids up to this seq are in the history
+    # The lot as of the latest bid heard of here (never used to refuse a bid,
+    # only to say why the store refused one, without reading it again).
+    seq: int = 0
+    leader: str = ""
+    next_min: int = 0
+
+    def saw(self, seq: int, leader: str, next_min: int, end_at: int) -> None:
+        if seq > self.seq:
+            self.seq, self.leader, self.next_min, self.end_at = seq, leader, next_min, max(self.end_at, end_at)
 
 
 @dataclass
@@ -56,6 +65,7 @@ class BidCache:
             known = self.lots.get(event["lot"])
             if known:  # a bid is announced only once it is in the history: the next one here need not check
                 known.stored_seq = max(known.stored_seq, event["seq"])
+                known.saw(event["seq"], event["user"], event["next_min"], event["end_at"])
         elif kind == "barred":  # the forfeited deposit covers nothing now
             for users in self.session_covered.values():
                 users.discard(event["user"])
@@ -85,6 +95,7 @@ class BidCache:
                          auction["extend_by_s"] * 1000, auction["auction_end"] + cap * 1000 if cap else 0,
                          lot["estimate_high"], auction.get("max_jump", 0))
         known = KnownLot(facts, lot["end_at"])
+        known.saw(lot["seq"], lot["leader"], lot["next_min"], lot["end_at"])
         if lot["status"] not in EDITABLE:
             self.lots[lot_id] = known  # only once it can no longer be edited
         return known

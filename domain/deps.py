@@ -2,6 +2,7 @@
 outside, built once by the server (server/app.py) and passed in: nothing in
 domain/ opens a connection, reads the wall clock or starts a task itself."""
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,5 +46,7 @@ class Deps:
     bid_cache: BidCache = field(default_factory=BidCache)
     bid_limits: Limiter = field(default_factory=lambda: Limiter(10, 20))  # per user
     observer: BidObserver = field(default_factory=Unobserved)
+    # Entered while a bid is being decided: the node's fan-out lets it go first (server/hub.py, BidWork).
+    bid_work: AbstractContextManager = field(default_factory=nullcontext)
     # The payment gateways that take payments here, by pay_type (server/gateways/).
     gateways: dict = field(default_factory=dict)

@@ -127,8 +127,9 @@ async def respond(deps: Deps, lot_id: str) -> list[bidding.BidResult]:
         step = steps[0]
         user = await db.users.find_one({"_id": step.user_id})
         try:
-            placed.append(await bidding.decide(db, deps.events, deps.bid_cache, user, lot_id, step.price, now,
-                                               kind="proxy", expect_seq=lot["seq"]))
+            with deps.bid_work:
+                placed.append(await bidding.decide(db, deps.events, deps.bid_cache, user, lot_id, step.price, now,
+                                                   kind="proxy", expect_seq=lot["seq"]))
         except (DepositRequired, Forbidden):
             # Its owner may no longer bid: the proxy is spent.
             await db.proxies.delete_one({"_id": f"{lot_id}:{step.user_id}"})

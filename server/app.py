@@ -32,7 +32,7 @@ from server.embedded_store import EmbeddedStore
 from server.events import EventBus, Router
 from server.gateways import create_gateways
 from server.gateways.sandbox import sandbox_platforms
-from server.hub import Hub
+from server.hub import BidWork, Hub
 from server.live import LiveLots
 from server.metrics import Metrics
 from server.operator_token import operator_token
@@ -95,12 +95,13 @@ def usable_gateways(settings: Settings) -> dict:
 
 
 def build(settings: Settings, client, broker: Broker, node_id: str) -> Context:
-    db, clock, hub, metrics = dbmod.database(client), SystemClock(), Hub(node_id), Metrics()
+    db, clock, bid_work, metrics = dbmod.database(client), SystemClock(), BidWork(), Metrics()
+    hub = Hub(node_id, bid_work)
     rules = Rules(settings.order_pay_seconds, settings.overdue_ban_days, offer_seconds=settings.offer_accept_seconds,
                   payment_timeout_seconds=settings.payment_timeout_seconds, credit_to_money=settings.credit_to_money,
                   credits_per_yuan=settings.credits_per_yuan, coupon_expire_seconds=settings.coupon_expire_seconds)
     events, gateways = EventBus(broker, node_id), usable_gateways(settings)
-    deps = Deps(db, events, clock, Background(), rules, observer=metrics, gateways=gateways,
+    deps = Deps(db, events, clock, Background(), rules, observer=metrics, gateways=gateways, bid_work=bid_work,
                 bid_limits=Limiter(settings.bid_rate_per_second, settings.bid_rate_per_second * 2))
     live, counts = LiveLots(deps, hub), SessionBidCounts(db, clock)
     timers, coupon_feed = Timers(db, events, clock, rules, gateways), CouponFeed(hub, clock)

@@ -9,6 +9,12 @@ arrives mid-round joins the writes still ahead, and the watchers already
 passed get it at the start of the next round: a bid reaches the last
 watcher one round after it arrives, however busy the lot (`_write_round`).
 
+Bids go first: a bid's every `await` (the conditional write, the history
+insert) returns to the loop, and a chunk of writes scheduled meanwhile
+would make it wait. So while a bid is being decided on this node
+(`BidWork`), a round holds its next chunk back until the bid is done, or
+at most MAX_DEFER_S, so that rounds always progress under a stream of bids.
+
 A watcher is anything with `push(bytes)`, which queues behind what it
 holds, and `direct`: its socket while nothing is queued ahead of a new
 frame, else None. A chunk's direct sockets are written by one native call
@@ -40,8 +46,47 @@ RETRY_ERRNOS = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ENOBUFS}
 HISTORY = 256          # bid frames kept per lot for `subscribe … since`
 GAP_WAIT_S = 0.2       # how long an early bid waits for the one before it
 COUNT_TTL_S = 3.5      # a node whose watcher counts are older than this is gone
-CHUNK = 256            # watchers written to before the loop takes a turn (bids and acks wait at most this long)
+CHUNK = 256            # watchers written to before the loop takes a turn
+MAX_DEFER_S = 0.005    # the longest a chunk waits for the bids in flight
 IDLE_ROOM_S = 600      # a lot nobody here watches, quiet this long, is forgotten (a later `since` gets a snapshot)
+
+
+class BidWork:
+    """Bids being decided on this node (the domain enters it around each
+    decision: domain.deps.Deps.bid_work), and the rounds' next chunks
+    waiting for them to be done."""
+
+    def __init__(self):
+        self.in_flight = 0
+        self.waiting: list[tuple] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> None:
+        self.in_flight += 1
+
+    def __exit__(self, *exc) -> None:
+        self.in_flight -= 1
+        if not self.in_flight and self.waiting:
+            self._release()
+
+    def after(self, fn, *args) -> None:
+        """Call `fn(*args)` on a coming turn of the loop, once no bid is in flight."""
+        loop = asyncio.get_running_loop()
+        if not self.in_flight:
+            loop.call_soon(fn, *args)
+            return
+        self.waiting.append((fn, args))
+        if self.timer is None:
+            self.timer = loop.call_later(MAX_DEFER_S, self._release)
+
+    def _release(self) -> None:
+        if self.timer:
+            self.timer.cancel()
+            self.timer = None
+        waiting, self.waiting = self.waiting, []
+        loop = asyncio.get_running_loop()
+        for fn, args in waiting:
+            loop.call_soon(fn, *args)
 
 
 class BidFrames(NamedTuple):
@@ -76,8 +121,9 @@ class LotRoom:
 
 
 class Hub:
-    def __init__(self, node_id: str):
+    def __init__(self, node_id: str, bid_work: BidWork | None = None):
         self.node_id = node_id
+        self.bid_work = bid_work or BidWork()
         self.rooms: dict[str, LotRoom] = {}
         self.auctions: dict[str, set] = {}
         self.users: dict[str, set] = {}
@@ -232,7 +278,7 @@ class Hub:
         room.log.append((seq, frame))
         if not room.writing:
             room.writing = True  # on the next turn, so that events delivered together go out together
-            asyncio.get_running_loop().call_soon(self._write_round, room, None, 0, 0)
+            self.bid_work.after(self._write_round, room, None, 0, 0)
 
     def _write_round(self, room: LotRoom, order: list | None, start: int, round_head: int) -> None:
         """Write to the next CHUNK watchers of `order` everything of the log
@@ -275,9 +321,8 @@ class Hub:
                 log.exception("writing to a lot watcher failed")
         if socks:
             self._send_batch(batch, socks, data)
-        loop = asyncio.get_running_loop()
         if end < len(order):
-            loop.call_soon(self._write_round, room, order, end, round_head)
+            self.bid_work.after(self._write_round, room, order, end, round_head)
             return
         del frames[:round_head - base]  # every watcher has had these now
         room.log_base = round_head
@@ -285,7 +330,7 @@ class Hub:
             room.log_base = room.head
             frames.clear()
         if frames:
-            loop.call_soon(self._write_round, room, None, 0, 0)
+            self.bid_work.after(self._write_round, room, None, 0, 0)
         else:
             room.writing = False
 

@@ -245,3 +245,66 @@ async def test_a_socket_watching_a_lot_and_its_session_gets_each_event_once():
     await let_rounds_run()
     assert [(f["type"], f.get("summary")) for f in both.frames()] == [("bid", None), ("status", None)]
     assert [(f["type"], f.get("summary")) for f in session_only.frames()] == [("bid", True), ("status", None)]
+
+
+class Counted(Recorder):
+    """A watcher that only counts what it is written (thousands of them)."""
+    writes_total = 0
+
+    def push(self, data: bytes) -> None:
+        Counted.writes_total += 1
+
+
+async def a_bid(work: hubmod.BidWork, awaits: int = 3) -> int:
+    """A bid's decision as the hub sees it: in flight across a few turns of
+    the loop (the conditional write, the insert, the publish); returns how
+    many watchers were written meanwhile."""
+    before = Counted.writes_total
+    with work:
+        for _ in range(awaits):
+            await asyncio.sleep(0)
+    return Counted.writes_total - before
+
+
+async def test_a_bid_is_decided_while_a_round_over_thousands_of_sockets_is_in_progress():
+    work = hubmod.BidWork()
+    hub, watchers = Hub("n1", work), [Counted() for _ in range(8 * hubmod.CHUNK)]
+    for watcher in watchers:
+        hub.watch_lot(watcher, "L", 0)
+    Counted.writes_total = 0
+    deliver(hub, bid(1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the round is under way: a chunk or two written
+    started = Counted.writes_total
+    assert 0 < started < len(watchers)
+    written_meanwhile = await a_bid(work)
+    assert written_meanwhile <= hubmod.CHUNK, "the bid waited behind more than the chunk already scheduled"
+    assert Counted.writes_total < len(watchers)  # decided mid-round
+    await asyncio.sleep(0.05)
+    assert Counted.writes_total == len(watchers)  # and the round went on to every watcher
+
+
+async def test_without_bids_first_a_bid_waits_a_chunk_per_turn_of_the_loop():
+    """What the rounds did before bids went first: the same bid waits behind a chunk at each await."""
+    hub = Hub("n1", hubmod.BidWork())
+    for watcher in [Counted() for _ in range(8 * hubmod.CHUNK)]:
+        hub.watch_lot(watcher, "L", 0)
+    Counted.writes_total = 0
+    deliver(hub, bid(1))
+    await asyncio.sleep(0)
+    assert await a_bid(hubmod.BidWork()) >= 3 * hubmod.CHUNK  # a gate the hub does not know: no priority
+
+
+async def test_rounds_still_progress_under_a_stream_of_bids():
+    work = hubmod.BidWork()
+    hub, watchers = Hub("n1", work), [Counted() for _ in range(4 * hubmod.CHUNK)]
+    for watcher in watchers:
+        hub.watch_lot(watcher, "L", 0)
+    Counted.writes_total = 0
+    work.__enter__()  # a bid always in flight
+    try:
+        deliver(hub, bid(1))
+        await asyncio.sleep(5 * hubmod.MAX_DEFER_S + 0.05)
+        assert Counted.writes_total == len(watchers)
+    finally:
+        work.__exit__(None, None, None)

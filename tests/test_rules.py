@@ -128,8 +128,8 @@ def test_the_bid_cache_forgets_what_each_event_makes_stale():
     known = cache.lots["L"] = KnownLot(FACTS, T0, covered={"u1", "u2"})
     cache.session_covered["A"] = {"u1", "u3"}
     cache.sessions["A"] = session("live")
-    cache.apply({"type": "bid", "lot": "L", "seq": 7})
-    assert known.stored_seq == 7
+    cache.apply({"type": "bid", "lot": "L", "seq": 7, "user": "u2", "next_min": 12_000, "end_at": T0})
+    assert known.stored_seq == 7 and (known.seq, known.leader, known.next_min) == (7, "u2", 12_000)
     cache.apply({"type": "barred", "user": "u1", "until": T0})
     assert known.covered == {"u2"} and cache.session_covered["A"] == {"u3"}
     cache.apply({"type": "status", "lot": "L", "status": "paused"})
