@@ -13,6 +13,7 @@ ordering. See bench/README.md for how to read the report.
 """
 import argparse
 import asyncio
+import copy
 import json
 import os
 import resource
@@ -49,7 +50,7 @@ class Watchers:
     async def start(self) -> None:
         n, k = self.args.watchers, self.args.watcher_procs
         offset = 0
-        for j in range(k):
+        for j in range(k if n else 0):  # none: a reference run of the same target without watchers
             count = n // k + (j < n % k)
             proc = await asyncio.create_subprocess_exec(
                 str(WSFLOOD), "--port", str(self.port), "--lots", ",".join(self.lots),
@@ -276,7 +277,7 @@ async def run_target(server: Server, args) -> dict:
         watchers = Watchers(args, server.port, prepared.lots)
         await watchers.start()
         ready, failed = await watchers.wait_ready(args.connect_timeout)
-        if not ready:
+        if not ready and args.watchers:
             raise BenchError(f"no watcher could subscribe ({failed} failed): see {server.log_path}")
         connect_s = time.monotonic() - t_open
         await asyncio.sleep(args.idle)
@@ -356,7 +357,8 @@ def parse_args(argv=None):
     p.add_argument("--rate", type=float, default=20, help="total bids per second (R)")
     p.add_argument("--duration", type=float, default=20, help="seconds of bidding (T)")
     p.add_argument("--lots", type=int, default=1, help="lots; bids and watchers spread evenly")
-    p.add_argument("--targets", default="gavel,baseline,raw", help="comma-separated: " + ",".join(TARGETS))
+    p.add_argument("--targets", default="gavel,baseline,raw",
+                   help="comma-separated: " + ",".join(TARGETS) + "; NAME@N runs it with N watchers (gavel@0: a reference)")
     p.add_argument("--watcher-procs", type=int, default=1, help="wsflood processes sharing the watchers")
     p.add_argument("--batch", type=int, default=200, help="connections a wsflood opens at a time")
     p.add_argument("--server-cpus", type=cpu_set, default={0}, help="CPUs the servers are pinned to")
@@ -376,7 +378,8 @@ def parse_args(argv=None):
     p.add_argument("--out", type=Path, help="also write the JSON report here")
     args = p.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    unknown = [t for t in args.targets if t not in TARGETS]
+    unknown = [t for t in args.targets if t.partition("@")[0] not in TARGETS or
+               "@" in t and not t.partition("@")[2].isdigit()]
     if unknown:
         p.error(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
     if args.bidders < 2:
@@ -403,11 +406,15 @@ async def main(argv=None) -> int:
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)  # cleanup runs in `finally`
     reports: dict[str, dict] = {}
     for name in args.targets:
-        print(f"[{name}] {args.watchers} watchers, {args.bidders} bidders, {args.lots} lot(s), "
+        target, _, watchers = name.partition("@")  # gavel@0: gavel with no watchers, a reference for its acks
+        run_args = copy.copy(args)
+        if watchers:
+            run_args.watchers = int(watchers)
+        print(f"[{name}] {run_args.watchers} watchers, {args.bidders} bidders, {args.lots} lot(s), "
               f"{args.rate:g} bids/s for {args.duration:g}s", file=sys.stderr, flush=True)
-        server = TARGETS[name](args)
+        server = TARGETS[target](run_args)
         try:
-            reports[name] = await run_target(server, args)
+            reports[name] = await run_target(server, run_args)
         except (BenchError, OSError) as exc:
             print(f"[{name}] failed: {exc}", file=sys.stderr)
             reports[name] = {"error": str(exc)}
