@@ -3,7 +3,7 @@ import logging
 
 from domain import accounts, credits, logins, phones, settlement, wallet
 from handlers import render, schemas
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, int_query
 from handlers.payments import base_url
 
 log = logging.getLogger("gavel.sms")
@@ -57,10 +57,12 @@ class MeHandler(BaseHandler):
 
 
 class LedgerHandler(BaseHandler):
+    queries = {"get": (int_query("limit", 50, 1, 200), int_query("before_seq", 0, 0, 10**12))}
+
     async def get(self):
+        """The caller's ledger lines, newest first, and the balance of the page's newest line."""
         user = self.require_user()
-        limit = self.query_int("limit", 50, 1, 200)
-        before = self.query_int("before_seq", 0, 0, 10**12)
+        limit, before = self.queried().values()
         lines = await wallet.lines(self.db, user["_id"], limit, before or None)
         if lines and not before:
             balance = lines[0]["balance_after"]  # the page's own newest line: a line appended meanwhile can't split them
@@ -81,9 +83,11 @@ class TopupHandler(BaseHandler):
 
 
 class CreditsHandler(BaseHandler):
+    queries = {"get": (int_query("limit", 50, 1, 200),)}
+
     async def get(self):
         """The caller's credits (积分) and their ledger, newest first."""
         user = self.require_user()
-        lines = await credits.lines(self.db, user["_id"], self.query_int("limit", 50, 1, 200))
+        lines = await credits.lines(self.db, user["_id"], self.queried()["limit"])
         held = lines[0]["credits_after"] if lines else 0  # the page's own newest line, as the ledger's
         self.send({"credits": held, "lines": render.each(lines, render.credit_line)})

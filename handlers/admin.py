@@ -6,7 +6,7 @@ from domain import audit, auctions, credits, lots
 from domain.clock import to_iso
 from domain.errors import InvalidRequest
 from handlers import render, schemas
-from handlers.base import MULTIPART, BaseHandler
+from handlers.base import BaseHandler, MULTIPART, id_query
 
 IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
 
@@ -100,12 +100,11 @@ class UploadHandler(BaseHandler):
 
 class AuditHandler(BaseHandler):
     """What happened to a session, lot, order or deposit, in order."""
+    queries = {"get": (id_query("target", required=True),)}
 
     async def get(self):
         self.require_operator()
-        target = self.query_id("target")
-        if not target:
-            raise InvalidRequest("target is required")
+        target = self.queried()["target"]
         items = await audit.trail(self.db, target)
         self.send({"items": [{**{k: v for k, v in e.items() if k != "_id"}, "at": to_iso(e["at"])} for e in items]})
 

@@ -2,6 +2,7 @@
 its route's limit, of the media type the route takes), strict query
 parameters, the caller, and one rendering of every error."""
 import re
+from typing import NamedTuple
 
 import orjson
 import tornado.web
@@ -33,6 +34,39 @@ def media_type(headers) -> str:
     return headers.get("Content-Type", "").partition(";")[0].strip().lower()
 
 
+class Query(NamedTuple):
+    """A query parameter a handler method takes: parsed by `BaseHandler.queried`
+    and described by /api/openapi.json from the same declaration."""
+    name: str
+    kind: str                 # "int", "choice" or "id"
+    default: int | str = ""
+    lo: int = 0
+    hi: int = 0
+    choices: tuple = ()
+    required: bool = False
+
+    def schema(self) -> dict:
+        """Its schema; an empty value means "not given", as the parser takes it."""
+        if self.kind == "int":
+            return {"anyOf": [{"type": "integer", "minimum": self.lo, "maximum": self.hi}, {"const": ""}],
+                    "default": self.default}
+        if self.kind == "choice":
+            return {"type": "string", "enum": [*self.choices, ""]}
+        return {"type": "string", "pattern": f"^{HEX_ID.pattern}$" if self.required else f"^({HEX_ID.pattern})?$"}
+
+
+def int_query(name: str, default: int, lo: int, hi: int) -> Query:
+    return Query(name, "int", default, lo, hi)
+
+
+def choice_query(name: str, choices) -> Query:
+    return Query(name, "choice", choices=tuple(choices))
+
+
+def id_query(name: str, required: bool = False) -> Query:
+    return Query(name, "id", required=required)
+
+
 def check_store(ctx) -> None:
     """Refuse at once, rather than after the driver's wait, while the store is known to be away."""
     trouble = ctx.store_trouble()
@@ -44,6 +78,8 @@ def check_store(ctx) -> None:
 class BaseHandler(Edge, tornado.web.RequestHandler):
     accepts = JSON  # the media type of a body this route takes (uploads: multipart/form-data)
     bodies: dict = {}  # method -> the pydantic model it parses, for /api/openapi.json
+    queries: dict = {}  # method -> the query parameters it takes (`Query`), parsed by `queried`, described there too
+    answers: tuple = ()  # error statuses beyond those the OpenAPI document infers (handlers/openapi.py)
 
     def initialize(self, ctx):
         self.ctx = ctx
@@ -129,6 +165,21 @@ class BaseHandler(Edge, tornado.web.RequestHandler):
             raise from_validation(exc) from None
 
     # --- query parameters: every one goes through `query` ------------------------
+    def queried(self) -> dict:
+        """The query parameters this method declares (`queries`), parsed."""
+        values = {}
+        for spec in self.queries.get(self.request.method.lower(), ()):
+            if spec.kind == "int":
+                value = self.query_int(spec.name, spec.default, spec.lo, spec.hi)
+            elif spec.kind == "choice":
+                value = self.query_choice(spec.name, spec.choices)
+            else:
+                value = self.query_id(spec.name)
+            if spec.required and value == "":
+                raise InvalidRequest(f"{spec.name} is required")
+            values[spec.name] = value
+        return values
+
     def query(self, name: str) -> str:
         """A query parameter's one value, "" when absent; given twice, not
         UTF-8, or with a control character: invalid_request."""

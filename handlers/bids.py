@@ -2,16 +2,17 @@
 and fan-out as the WebSocket `bid` and `proxy` ops."""
 from domain import bidding, controls, lots, proxies
 from handlers import render, schemas
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, int_query
 
 
 class BidsHandler(BaseHandler):
     bodies = {"post": schemas.BidRequest}
+    queries = {"get": (int_query("limit", bidding.HISTORY_PAGE, 1, 100), int_query("before_seq", 0, 0, 10**12))}
 
     async def get(self, lot_id):
+        """The bid history as bidders read it, newest first (before_seq pages back)."""
         await lots.get(self.db, lot_id)
-        limit = self.query_int("limit", bidding.HISTORY_PAGE, 1, 100)
-        before = self.query_int("before_seq", 0, 0, 10**12)
+        limit, before = self.queried().values()
         items = await bidding.history(self.db, lot_id, limit, before)
         self.send({"items": render.each(items, render.bid)})
 
@@ -52,11 +53,12 @@ class LotControlHandler(BaseHandler):
 class AdminBidsHandler(BaseHandler):
     """The full history, with who bid, for operators."""
 
+    queries = {"get": (int_query("limit", 100, 1, 1000), int_query("before_seq", 0, 0, 10**12))}
+
     async def get(self, lot_id):
         self.require_operator()
         await lots.get(self.db, lot_id)
-        limit = self.query_int("limit", 100, 1, 1000)
-        before = self.query_int("before_seq", 0, 0, 10**12)
+        limit, before = self.queried().values()
         items = await bidding.history(self.db, lot_id, limit, before, corrections=True)
         self.send({"items": render.each(items, lambda b: {**render.bid(b), "user_id": b["user_id"],
                                                           "kind": b["kind"]})})

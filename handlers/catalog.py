@@ -2,7 +2,7 @@
 from domain import auctions, deposits, lots
 from domain.states import AUCTION_TEXT
 from handlers import render
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, choice_query
 
 
 async def my_deposit(db, user: dict | None, auction_id: str, lot_id: str = "") -> dict | None:
@@ -14,8 +14,11 @@ async def my_deposit(db, user: dict | None, auction_id: str, lot_id: str = "") -
 
 
 class AuctionsHandler(BaseHandler):
+    queries = {"get": (choice_query("status", AUCTION_TEXT),)}
+
     async def get(self):
-        status = self.query_choice("status", AUCTION_TEXT) or None
+        """The sessions, newest first (status= for one status)."""
+        status = self.queried()["status"] or None
         self.send({"items": render.each(await auctions.list_(self.db, status), render.auction)})
 
 

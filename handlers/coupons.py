@@ -4,16 +4,17 @@ from domain import coupons
 from domain.coupon_value import SCOPE_TEXT
 from domain.states import COUPON_TEXT
 from handlers import render, schemas
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, choice_query
 
 
 class AdminCouponsHandler(BaseHandler):
     bodies = {"post": schemas.CouponCreate}
+    queries = {"get": (choice_query("status", COUPON_TEXT), choice_query("scope", SCOPE_TEXT))}
 
     async def get(self):
         """Every coupon not deleted, newest first; filters: status, scope."""
         self.require_operator()
-        status, scope = self.query_choice("status", COUPON_TEXT), self.query_choice("scope", SCOPE_TEXT)
+        status, scope = self.queried().values()
         items = await coupons.listing(self.db, status, scope)
         titles = await coupons.scope_titles(self.db, items)
         self.send({"items": render.each(items, lambda c: render.coupon(c, scope_title=titles[c["_id"]]))})

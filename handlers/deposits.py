@@ -3,7 +3,7 @@ mine; operators list everyone's."""
 from domain import deposits, settlement
 from domain.states import DEPOSIT_STATE_TEXT, DEPOSIT_TEXT
 from handlers import render, schemas
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, choice_query, id_query, int_query
 from handlers.payments import base_url
 
 
@@ -30,12 +30,14 @@ class DepositsHandler(BaseHandler):
 
 
 class AdminDepositsHandler(BaseHandler):
+    queries = {"get": (id_query("auction_id"), id_query("lot_id"), id_query("user_id"),
+                       choice_query("status", DEPOSIT_TEXT), choice_query("state", DEPOSIT_STATE_TEXT),
+                       int_query("limit", 100, 1, 1000))}
+
     async def get(self):
         """Every deposit, newest first; filters: auction_id, lot_id, user_id, status, state, limit."""
         self.require_operator()
-        fields = {"auction_id": self.query_id("auction_id"), "lot_id": self.query_id("lot_id"),
-                  "user_id": self.query_id("user_id"), "status": self.query_choice("status", DEPOSIT_TEXT),
-                  "state": self.query_choice("state", DEPOSIT_STATE_TEXT)}
-        query = {f: v for f, v in fields.items() if v}
-        items = await deposits.listing(self.db, query, self.query_int("limit", 100, 1, 1000))
+        fields = self.queried()
+        limit = fields.pop("limit")
+        items = await deposits.listing(self.db, {f: v for f, v in fields.items() if v}, limit)
         self.send({"items": render.each(items, lambda d: {**render.deposit(d), "user_id": d["user_id"]})})

@@ -159,8 +159,10 @@ class Builder:
               or f"{method.upper()} {path}", "operationId": self._operation_id(method, cls)}
         if cls.__doc__ and inspect.cleandoc(cls.__doc__) != op["summary"]:
             op["description"] = inspect.cleandoc(cls.__doc__)
-        if params:
-            op["parameters"] = params
+        queries = [{"name": q.name, "in": "query", "required": q.required, "schema": q.schema()}
+                   for q in getattr(cls, "queries", {}).get(method, ())]
+        if params or queries:
+            op["parameters"] = params + queries
         if issubclass(cls, WebSocketHandler):
             return self._websocket(op)
         names = _names(func)
@@ -178,7 +180,8 @@ class Builder:
             op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream",
-                                        "description": "exactly one file, under any field name"}}}}}}
+                                        "description": "exactly one PNG, JPEG, GIF or WebP image, under any "
+                                                       "field name; its type is read from its first bytes"}}}}}}
         success = _success(func)
         media = getattr(cls, "media_type", "application/json")
         op["responses"] = {success: {"description": "No content"} if success == "204" else {
@@ -193,6 +196,7 @@ class Builder:
             errors.add(403)
         if params:
             errors.add(404)
+        errors |= set(getattr(cls, "answers", ()))
         for status in sorted(errors):
             op["responses"][str(status)] = {"$ref": f"#/components/responses/E{status}"}
         if cls.prepare is BaseHandler.prepare:

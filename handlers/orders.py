@@ -4,15 +4,17 @@ second-chance offers."""
 from domain import checkout, offers, orders
 from domain.states import ORDER_TEXT
 from handlers import render, schemas
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, choice_query, id_query, int_query
 from handlers.payments import base_url
 
 
 class OrdersHandler(BaseHandler):
+    queries = {"get": (choice_query("status", ORDER_TEXT),)}
+
     async def get(self):
-        """The caller's orders grouped by status ({"unpaid": {"text": "待支付", "items": […]}, …}); ?status= for one group."""
+        """The caller's orders grouped by status ({"unpaid": {"text": "待支付", "items": […]}, …}); status= for one."""
         user = self.require_user()
-        groups = await orders.of_user(self.db, user["_id"], self.query_choice("status", ORDER_TEXT))
+        groups = await orders.of_user(self.db, user["_id"], self.queried()["status"])
         self.send(render.order_groups(groups))
 
 
@@ -53,11 +55,12 @@ class PayHandler(BaseHandler):
 
 
 class AdminOrdersHandler(BaseHandler):
+    queries = {"get": (choice_query("status", ORDER_TEXT), id_query("auction_id"), int_query("limit", 100, 1, 1000))}
+
     async def get(self):
         """Every order, newest first; filters: status, auction_id, limit."""
         self.require_operator()
-        items = await orders.listing(self.db, self.query_choice("status", ORDER_TEXT), self.query_id("auction_id"),
-                                     self.query_int("limit", 100, 1, 1000))
+        items = await orders.listing(self.db, *self.queried().values())
         self.send({"items": render.each(items, lambda o: {**render.order(o), "user_id": o["user_id"]})})
 
 

@@ -48,6 +48,8 @@ async def take_notification(deps, gateway, headers, body: bytes, now: int) -> bo
 
 
 class GatewayAnswer(BaseHandler):
+    answers = (400, 404, 503)  # unsigned or forged; unknown; the store or the gateway away
+
     async def prepare(self):
         self.take_body()  # and no token: a gateway's message stands on its signature
 

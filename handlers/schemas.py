@@ -1,7 +1,8 @@
 """Request bodies, validated by pydantic: the only place input is checked for
 shape and range. Nothing passes that the rest of the server cannot store,
-show and arm timers for: money is a strict integer number of cents within
-what a bid may reach (a float or a string is refused); times are ISO-8601
+show and arm timers for: money is a whole number of cents within what a
+bid may reach (367 or 367.0, the same JSON number; never 367.5, "367" or
+true); times are ISO-8601
 strings between 2000 and 2100, turned into epoch ms; text has no control
 characters."""
 import re
@@ -16,6 +17,25 @@ from domain.clock import from_iso
 TIME_MIN, TIME_MAX = from_iso("2000-01-01T00:00:00Z"), from_iso("2100-01-01T00:00:00Z")
 MAX_CENTS = 10**11  # a billion yuan: beyond any bid the jump rule lets through, and exact in a JavaScript number
 PLAIN = r"^[^\x00-\x1f\x7f]*$"  # no control characters
+
+
+def _whole(value):
+    """A whole number: 367 or 367.0 (the same JSON number), never 367.5, a string or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError("int_from_float", "must be a whole number, not a fraction")
+        return int(value)
+    return value
+
+
+def whole(**constraints):
+    """A whole number within `constraints` (pydantic's gt, ge, le …), described as an integer."""
+    return Annotated[int, Field(**constraints), BeforeValidator(_whole)]
+
+
+Whole = whole()
 
 
 def _time(value):
@@ -46,13 +66,25 @@ def _url(value: str) -> str:
 
 Time = Annotated[int, BeforeValidator(_time), WithJsonSchema(
     {"type": "string", "format": "date-time", "description": "ISO-8601, in the years 2000 to 2099"})]
-Cents = Annotated[int, Field(strict=True, gt=0, le=MAX_CENTS)]
-CentsOrZero = Annotated[int, Field(strict=True, ge=0, le=MAX_CENTS)]
-Seconds = Annotated[int, Field(strict=True, ge=0, le=86400)]
+Cents = whole(gt=0, le=MAX_CENTS)
+CentsOrZero = whole(ge=0, le=MAX_CENTS)
+Seconds = whole(ge=0, le=86400)
 Text = Annotated[str, Field(min_length=1, max_length=64, pattern=PLAIN)]
 Url = Annotated[str, Field(max_length=512, json_schema_extra={"pattern": URL_PATTERN}), AfterValidator(_url)]
 # Normalised by the handler (domain.phones): 422 for what is not a mobile number.
-Phone = Annotated[str, Field(min_length=1, max_length=32)]  # for login: domain.phones says which are phones
+# A mainland mobile number as people write it (domain.phones makes it the 11 digits): `13900000009`,
+# `+86 139 0000 0009`, `013900000009`, `0086-139-0000-0009`.
+PHONE = re.compile(r"^[-() .]*(\+?86|0086|0)?[-() .]*1[3-9]([-() .]*[0-9]){9}[-() .]*$")
+
+
+def _phone(value: str) -> str:
+    if not PHONE.match(value):
+        raise PydanticCustomError("value_error", "phone must be a mainland China mobile number, such as "
+                                                 "13900000009 or +86 139 0000 0009")
+    return value
+
+
+Phone = Annotated[str, Field(max_length=32, json_schema_extra={"pattern": PHONE.pattern}), AfterValidator(_phone)]
 ContactPhone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,19}$")]  # an address's: any phone, landlines too
 
 
@@ -70,6 +102,9 @@ class LoginRequest(Body):
 
 
 class AuctionCreate(Body):
+    """A session. Its times must satisfy preview_start ≤ preview_end ≤
+    auction_start < auction_end, its end must be ahead of now and at most a
+    year away (422 otherwise); extend_by_s is required with extend_window_s."""
     title: Text
     cover: Url = ""
     video: Url = ""
@@ -87,7 +122,7 @@ class AuctionCreate(Body):
 class Image(Body):
     url: Annotated[Url, Field(min_length=1)]
     carousel: StrictBool = False
-    order: Annotated[int, Field(strict=True, ge=0, le=10000)] = 0
+    order: whole(ge=0, le=10000) = 0
 
 
 class Spec(Body):
@@ -96,6 +131,8 @@ class Spec(Body):
 
 
 class LotCreate(Body):
+    """A lot of a session not yet live (409 once it is); estimate_low must not
+    exceed estimate_high (422); a catalog_no already taken is 409."""
     title: Text
     catalog_no: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")] = ""
     cover: Url = ""
@@ -107,7 +144,7 @@ class LotCreate(Body):
     estimate_high: CentsOrZero = 0
     reserve_price: CentsOrZero = 0
     deposit: Cents = 10000
-    max_credit: Annotated[int, Field(strict=True, ge=0, le=10**9)] = 0  # credits (积分) the lot takes at checkout
+    max_credit: whole(ge=0, le=10**9) = 0  # credits (积分) the lot takes at checkout
 
 
 def partial(model: type[Body]) -> type[Body]:
@@ -115,7 +152,7 @@ def partial(model: type[Body]) -> type[Body]:
     exactly as on create, what is left out is kept. `null` is refused."""
     fields = {name: (Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation, None)
               for name, f in model.model_fields.items()}
-    return create_model(f"{model.__name__}Edit", __base__=Body, **fields)
+    return create_model(f"{model.__name__}Edit", __base__=Body, __doc__=model.__doc__, **fields)
 
 
 AuctionEdit = partial(AuctionCreate)
@@ -157,10 +194,13 @@ AddressEdit = partial(AddressCreate)
 
 class PayRequest(Body):
     """One coupon or some credits, never both (seed `004`)."""
+    model_config = ConfigDict(json_schema_extra={"not": {  # the same rule, said in the schema
+        "required": ["coupon_id", "credits"],
+        "properties": {"coupon_id": {"type": "string"}, "credits": {"exclusiveMinimum": 0}}}})
     address_id: Id
     pay_type: Literal["balance", "wechat", "alipay"]
     coupon_id: Id | None = None
-    credits: Annotated[int, Field(strict=True, ge=0, le=10**9)] = 0
+    credits: whole(ge=0, le=10**9) = 0
 
     @model_validator(mode="after")
     def _one_discount(self) -> "PayRequest":
@@ -170,13 +210,13 @@ class PayRequest(Body):
 
 
 class TopupRequest(Body):
-    amount: Annotated[int, Field(strict=True, gt=0, le=10**8)]  # at most 1,000,000 yuan at a time
+    amount: whole(gt=0, le=10**8)  # at most 1,000,000 yuan at a time
     pay_type: Gateway
 
 
 class CreditGrant(Body):
     """Credits to grant, or (negative) to take."""
-    amount: Annotated[int, Field(strict=True, ge=-10**9, le=10**9)]
+    amount: whole(ge=-10**9, le=10**9, json_schema_extra={"not": {"const": 0}})
     reason: Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN)]
 
     @model_validator(mode="after")
@@ -199,15 +239,15 @@ class CouponCreate(Body):
     auction_id: RefId = ""
     lot_id: RefId = ""
     kind: Literal["cash", "threshold", "discount"]
-    value: Annotated[int, Field(strict=True, gt=0, le=MAX_CENTS)]
+    value: whole(gt=0, le=MAX_CENTS)
     min_spend: CentsOrZero = 0
     max_off: CentsOrZero = 0
-    count: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    count: whole(ge=1, le=1_000_000)
     claim_start: Time
     claim_end: Time
     use_start: Time | None = None
     use_end: Time | None = None
-    valid_days: Annotated[int, Field(strict=True, ge=0, le=3650)] = 0
+    valid_days: whole(ge=0, le=3650) = 0
 
 
 CouponEdit = partial(CouponCreate)

@@ -32,7 +32,7 @@ from handlers import messages
 from handlers.base import check_store
 from handlers.edge import Edge
 from handlers.errors import from_validation
-from handlers.schemas import Body, Cents
+from handlers.schemas import Body, Cents, Whole, whole
 
 log = logging.getLogger("gavel.ws")
 Id = Annotated[str, Field(min_length=1, max_length=64)]
@@ -41,7 +41,7 @@ Id = Annotated[str, Field(min_length=1, max_length=64)]
 class Subscribe(Body):
     lot: Id | None = None
     auction: Id | None = None
-    since: Annotated[int, Field(strict=True, ge=0)] | None = None
+    since: whole(ge=0) | None = None
     coupons: StrictBool = False  # the claim centre (docs/architecture.md, "What Gavel adds")
 
 
@@ -58,7 +58,7 @@ class Proxy(Body):
 
 
 class Ping(Body):
-    t: Annotated[int, Field(strict=True)] | None = None
+    t: Whole | None = None
 
 
 class Auth(Body):
