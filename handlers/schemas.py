@@ -16,7 +16,7 @@ from domain.clock import from_iso
 
 TIME_MIN, TIME_MAX = from_iso("2000-01-01T00:00:00Z"), from_iso("2100-01-01T00:00:00Z")
 MAX_CENTS = 10**11  # a billion yuan: beyond any bid the jump rule lets through, and exact in a JavaScript number
-PLAIN = r"^[^\x00-\x1f\x7f]*$"  # no control characters
+PLAIN = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (C0 and C1)
 
 
 def _whole(value):
@@ -89,7 +89,8 @@ ContactPhone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,19}$")]  # an a
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # Values are checked, and kept, exactly as sent: what the schema describes.
+    model_config = ConfigDict(extra="ignore")
 
 
 class CodeRequest(Body):

@@ -99,12 +99,18 @@ def next_phone() -> str:
 
 
 async def live_lot(admin, lots: int = 1, end_in: float = 600, lot_extra: dict | None = None, **extra):
-    """A session that goes live at once, with its lots; waits until they are live."""
-    auction, created = await create_session(admin, lots=lots, preview_in=0, live_in=0.2, end_in=end_in,
-                                             lot_extra=lot_extra, **extra)
+    """A session that goes live at once, with its lots; waits until they are live. The lots are
+    added while its start is still far off, then the start is brought to now (on a busy machine a
+    start a moment ahead could come before the lots)."""
+    auction, created = await create_session(admin, lots=lots, preview_in=0, live_in=min(60, end_in - 0.1),
+                                             end_in=end_in, lot_extra=lot_extra, **extra)
+    start = iso(time.time())
+    status, auction = await admin.put(f"/api/admin/auctions/{auction['id']}", {"preview_end": start,
+                                                                               "auction_start": start})
+    assert status == 200, auction
     for lot in created:
         await wait_for(lambda: admin.get(f"/api/lots/{lot['id']}"), lambda r: r[1]["status"] == "live", timeout=5)
-    return auction, created
+    return auction, [{**lot, "end_at": auction["auction_end"]} for lot in created]
 
 
 async def bidder(api, auction_id: str, lot_id: str | None = None) -> tuple[str, dict]:
