@@ -368,6 +368,8 @@ def test_the_demo_shows_a_live_lot_with_bids_within_ten_seconds(server_factory, 
         expect(tab.page.locator("#lot-status")).to_have_text("拍卖中")
         expect(tab.page.locator(".carousel img.slide")).to_have_count(3)
         shot(tab.page, "demo")
+        tab.goto("/coupons.html")
+        expect(tab.page.locator("article.coupon", has_text="演示专场 满减券")).to_contain_text("剩余 50 / 50 张")
         assert tab.errors == []
     finally:
         tab.close()

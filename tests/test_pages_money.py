@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser import admin, api, browser, in_room, png, run, shot, tabs  # noqa: F401 (fixtures)
-from helpers import bidder, claiming_coupon, live_lot, next_phone, wait_for
+from helpers import bidder, claiming_coupon, coupon_body, live_lot, next_phone, wait_for
 from server.demo import Client, bowl
 
 PHONE_WIDTH = 390
@@ -251,3 +251,25 @@ def test_a_second_chance_offer_reaches_the_runner_up_live_and_accepting_it_makes
     expect(b.page.locator("article.order", has_text=lot["title"])).to_contain_text("¥100")
     b.goto("/offers.html")
     expect(b.page.locator("#offers article.offer", has_text=lot["title"])).to_contain_text("已接受")
+
+
+def test_an_operator_edits_a_coupon_before_it_opens_and_deletes_it(server, tabs):
+    status, coupon = run(lambda: admin(server).post("/api/admin/coupons", coupon_body(start_in=3600, stop_in=7200,
+                                                                                      title="中秋券")))
+    assert status == 201, coupon
+    op = tabs(operator=server.admin_token)
+    op.goto("/admin/coupons.html?status=pending")
+    op.page.locator("#coupons tr", has_text="中秋券").locator("a.title").click()
+    expect(op.page.locator("#f-title")).to_have_value("中秋券")
+    op.page.fill("#f-title", "中秋特惠券")
+    op.page.select_option("#f-use_mode", "window")
+    op.page.fill("#f-use_start", "2099-01-01T10:00")
+    op.page.fill("#f-use_end", "2099-02-01T10:00")
+    op.page.click("#save-coupon")
+    op.page.wait_for_url("**/admin/coupons.html")
+    row = op.page.locator("#coupons tr", has_text="中秋特惠券")
+    expect(row).to_contain_text("2099-01-01 10:00 – 2099-02-01 10:00")
+    expect(row).to_contain_text("未开始")
+    row.locator("button.danger").click()
+    op.page.click("dialog.confirm button.primary")
+    expect(op.page.locator("#coupons tr", has_text="中秋特惠券")).to_have_count(0)

@@ -63,7 +63,7 @@ export const zh = {
 
   "console.coupons": "优惠券", "console.credits": "积分", "console.coupons_title": "优惠券列表",
   "console.new_coupon": "新增优惠券", "console.coupon_title": "名称", "console.coupon_value": "面额",
-  "console.scope": "范围", "console.claimed": "已领 / 总数", "console.claimed_of": "{claimed} / {count}（剩 {remaining}）",
+  "console.scope": "范围", "console.lot": "拍品", "console.claimed": "已领 / 总数", "console.claimed_of": "{claimed} / {count}（剩 {remaining}）",
   "console.claim_time": "领取时间", "console.use_time": "使用期限", "console.no_coupons": "没有优惠券",
   "console.back_to_coupons": "← 返回优惠券列表", "console.coupon_locked": "已开始领取，不能再修改",
   "console.cash_value": "面额（元）", "console.discount_value": "折扣（支付的百分比：88 即 8.8 折）",
@@ -143,7 +143,7 @@ export const en = {
 
   "console.coupons": "Coupons", "console.credits": "Credits", "console.coupons_title": "Coupons",
   "console.new_coupon": "New coupon", "console.coupon_title": "Title", "console.coupon_value": "Value",
-  "console.scope": "Scope", "console.claimed": "Claimed / count", "console.claimed_of": "{claimed} / {count} ({remaining} left)",
+  "console.scope": "Scope", "console.lot": "Lot", "console.claimed": "Claimed / count", "console.claimed_of": "{claimed} / {count} ({remaining} left)",
   "console.claim_time": "Claiming", "console.use_time": "Use", "console.no_coupons": "No coupons",
   "console.back_to_coupons": "← Back to the coupons", "console.coupon_locked": "Claiming has started: it can no longer be changed",
   "console.cash_value": "Amount off (yuan)", "console.discount_value": "Percent paid (88 = 12% off)",

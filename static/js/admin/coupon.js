@@ -94,7 +94,7 @@ shown.max_off = field(t("console.max_off"), maxOff, t("console.max_off_hint"));
 shown.days = field(t("console.valid_days"), validDays);
 shown.window = el("div", { class: "cols" }, field(t("console.use_start"), times.use_start), field(t("console.use_end"), times.use_end));
 shown.auction = field(t("console.session"), auction);
-shown.lot = field(t("console.lot_title"), lot);
+shown.lot = field(t("console.lot"), lot);
 for (const node of [kind, useMode, scope]) node.addEventListener("change", adapt);
 
 const form = el("form", { class: "card form", id: "coupon-form", on: { submit: (event) => {

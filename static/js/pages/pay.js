@@ -116,6 +116,7 @@ async function afterGateway(payment) {
   }
   toast(t("pay.closed"), "warn");
   view = await api.get(`/api/orders/${orderId}/checkout`);
+  discount = "";
   node.form.hidden = false;
   clear(node.payment);
   render();
