@@ -46,14 +46,16 @@ def fill_address(page):
     expect(page.locator("#addresses .option.on")).to_contain_text("李四 13900139000")
 
 
-def approve_in_cashier(page, opener: str):
-    """Open the gateway's cashier (a new tab) from `opener` and approve there: a signed notification reaches the server."""
+def approve_in_cashier(page, opener: str, decision: str = "approve"):
+    """Open the gateway's cashier (a new tab) from `opener` and decide there;
+    approving sends the server a signed notification."""
     with page.expect_popup() as popup:
         page.click(opener)
     cashier = popup.value
     expect(cashier.locator("h1")).to_have_text("沙箱收银台")
-    cashier.click("button[value=approve]")
-    expect(cashier.locator("body")).to_contain_text(re.compile("已支付|支付成功"))  # WeChat's cashier says so; Alipay returns
+    cashier.click(f"button[value={decision}]")
+    outcome = re.compile("已支付|支付成功" if decision == "approve" else "已关闭")  # WeChat's cashier says so; Alipay returns
+    expect(cashier.locator("body")).to_contain_text(outcome)
     return cashier
 
 
@@ -205,6 +207,11 @@ def test_a_top_up_and_a_deposit_are_paid_through_the_sandbox_gateway(server, tab
     expect(a.page.locator("#balance")).to_have_text("¥1,000")
     a.page.fill("#topup-amount", "250")
     a.page.select_option("#topup-type", "wechat")
+    a.page.click("#topup")
+    approve_in_cashier(a.page, "#open-gateway", "decline").close()
+    expect(a.page.locator("#toasts")).to_contain_text("支付未完成")
+    expect(a.page.locator("#open-gateway")).to_have_count(0)
+    expect(a.page.locator("#balance")).to_have_text("¥1,000")
     a.page.click("#topup")
     approve_in_cashier(a.page, "#open-gateway").close()
     expect(a.page.locator("#balance")).to_have_text("¥1,250", timeout=10000)

@@ -71,7 +71,7 @@ topup.addEventListener("click", () => action(topup, async () => {
   stopPolling();
   stopPolling = paymentPanel(pending, payment, async (done) => {
     clear(pending);
-    amount.value = "";
+    if (done.status === "paid") amount.value = "";  // (a closed one may be tried again as it was)
     toast(t(done.status === "paid" ? "wallet.topped_up" : "pay.closed"), done.status === "paid" ? "ok" : "warn");
     await load().catch(showError);
   });
