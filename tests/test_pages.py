@@ -278,6 +278,22 @@ def test_markup_in_a_title_shows_as_text(server, tabs):
     assert b.dialogs == [] and op.dialogs == []
 
 
+def test_the_lot_room_shows_paddles_an_unmet_reserve_and_the_most_a_bid_may_be(server, tabs):
+    auction, (lot,) = run(lambda: live_lot(admin(server), lot_extra={"reserve_price": 15000}))
+    token_a, token_b = (run(lambda: bidder(api(server), auction["id"]))[0] for _ in range(2))
+    a = tabs(bidder=token_a)
+    in_room(a, lot["id"])
+    expect(a.page.locator("#reserve")).to_have_text("")
+    assert run(lambda: api(server, token_b).post(f"/api/lots/{lot['id']}/bids", {"price": 10000}))[0] == 201
+    expect(a.page.locator("#bids li.bid .who")).to_have_text(re.compile(r"^\d+号 "))  # the paddle, then the masked name
+    expect(a.page.locator("#reserve")).to_have_text("未达保留价")  # the amount itself is never shown
+    a.page.fill("#custom-price", "10000")  # ten times the high estimate is the most
+    a.page.click("#bid-custom")
+    a.page.click("dialog.confirm button.primary")
+    expect(a.page.locator("#toasts")).to_contain_text("出价过高：当前最多可出 ¥5,000")
+    expect(a.page.locator("#price")).to_have_text("¥100")
+
+
 def test_the_lot_room_is_usable_on_a_phone(server, tabs):
     auction, (lot,) = run(lambda: live_lot(admin(server)))
     token, _ = run(lambda: bidder(api(server), auction["id"]))
