@@ -2,9 +2,9 @@
 
 Everything goes through the public API and `/ws`, as real clients in this
 process: the operator uploads generated pictures and creates a session that
-goes live two seconds later (anti-sniping on) with a few lots; a few bidders
-log in with the sandbox code, pay the session deposit and bid now and then
-over their own sockets until the lots close."""
+goes live two seconds later (anti-sniping on) with a few lots and a coupon to
+claim; a few bidders log in with the sandbox code, pay the session deposit
+and bid now and then over their own sockets until the lots close."""
 import asyncio
 import logging
 import random
@@ -91,7 +91,8 @@ class Client:
 
 
 async def seed(operator: Client) -> tuple[dict, list[dict]]:
-    """The session and its lots, pictures uploaded first so the session goes live on time."""
+    """The session and its lots, pictures uploaded first so the session goes live on time,
+    and a coupon of the session to claim in the claim centre."""
     pictures = []
     for _title, _era, glaze, ground, *_ in LOTS:
         pictures.append([await operator.upload(bowl(glaze, ground, view)) for view in range(3)])
@@ -108,6 +109,9 @@ async def seed(operator: Client) -> tuple[dict, list[dict]]:
             "estimate_low": low, "estimate_high": high,
             "images": [{"url": url, "carousel": True, "order": i} for i, url in enumerate(urls)],
             "specs": [{"key": "年代", "value": era}, {"key": "来源", "value": "演示数据"}]}))
+    await operator.call("POST", "/api/admin/coupons", {
+        "title": "演示专场 满减券", "cover": pictures[1][2], "kind": "threshold", "value": 20000, "min_spend": 200000,
+        "count": 50, "scope": "auction", "auction_id": session["id"], "claim_start": iso(now), "claim_end": iso(now + LASTS_S)})
     return session, lots
 
 
@@ -177,8 +181,8 @@ async def run(host: str, port: int, admin_token: str) -> None:
     try:
         session, lots = await seed(Client(base, admin_token))
         print(f"Demo: a live auction starts in {LIVE_IN_S} s. Watch the lot room: {base}/lot.html?id={lots[0]['id']}", flush=True)
-        print(f"Demo: the session {base}/auction.html?id={session['id']} ; the console {base}/admin/ (operator token above)",
-              flush=True)
+        print(f"Demo: the session {base}/auction.html?id={session['id']} ; coupons to claim {base}/coupons.html ; "
+              f"the console {base}/admin/ (operator token above)", flush=True)
         market = {lot["id"]: {"seq": 0, "status": lot["status"], "price": 0, "next_min": lot["start_price"]} for lot in lots}
         bidders = [Bidder(base, ws_url, session["id"]) for _ in range(BIDDERS)]
         await asyncio.gather(*(b.join([lot["id"] for lot in lots], market) for b in bidders))

@@ -6,15 +6,18 @@ The API steps of tests/helpers.py are async; Playwright's sync API holds the
 test thread's event loop, so they run on a loop of their own in a worker
 thread (`run`)."""
 import asyncio
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, sync_playwright
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from gavel_server import Api
+from server.demo import bowl
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,6 +38,28 @@ def chromium():
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One browser per test module (import this fixture, and `tabs`, into it)."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def tabs(browser, server):
+    """Open tabs (on the module's server, or `on=` another); each must end with no error."""
+    opened = []
+
+    def open_(on=None, **kw):
+        opened.append(open_tab(browser, on or server, **kw))
+        return opened[-1]
+    yield open_
+    problems = [tab.errors for tab in opened if tab.errors]
+    for tab in opened:
+        tab.close()
+    assert not problems, problems
+
+
 def run(step):
     """Run `step()`, a coroutine function of the async test helpers, to its end
     (called inside the loop, so the clients it builds belong to that loop)."""
@@ -45,6 +70,10 @@ def run(step):
 
 def api(server, token: str = "") -> Api:
     return Api(server.url, token)  # build it inside `run`: its HTTP client belongs to that loop
+
+
+def admin(server) -> Api:
+    return api(server, server.admin_token)
 
 
 @dataclass
@@ -90,3 +119,16 @@ def shot(page: Page, name: str, full_page: bool = False) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def in_room(tab: Tab, lot_id: str) -> None:
+    """Open the lot room and wait for its snapshot (the bid list is drawn from it)."""
+    tab.goto(f"/lot.html?id={lot_id}")
+    expect(tab.page.locator("#bids li")).not_to_have_count(0)
+    expect(tab.page.locator("#conn")).to_have_class(re.compile("open"))
+
+
+def png(seed: int) -> dict:
+    """An image file to upload from a page."""
+    return {"name": f"pic{seed}.png", "mimeType": "image/png",
+            "buffer": bowl((40 + seed * 40, 80, 60), (230, 220, 200), seed % 3)}

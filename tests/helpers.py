@@ -17,6 +17,8 @@ from gavel_server import Socket
 from server.gateways.sandbox import sandbox_platforms
 
 _phone = iter(range(10**9))
+ADDRESS = {"name": "张三", "phone": "13800138000", "province": "浙江", "city": "杭州", "county": "西湖区",
+           "detail": "龙井路 1 号"}
 
 
 def iso(epoch_s: float) -> str:

@@ -13,12 +13,10 @@ from domain import checkout, recovery, settlement
 from domain.clock import SystemClock
 from domain.deps import Deps
 from domain.rules import Rules
-from helpers import (EventRecorder, claiming_coupon, database, iso, live_lot, next_phone, notify, signed_by_sandbox,
-                     wait_for)
+from helpers import (ADDRESS, EventRecorder, claiming_coupon, database, iso, live_lot, next_phone, notify,
+                     signed_by_sandbox, wait_for)
 
 pytestmark = pytest.mark.gen_test(timeout=60)
-ADDRESS = {"name": "张三", "phone": "13800138000", "province": "浙江", "city": "杭州", "county": "西湖区",
-           "detail": "龙井路 1 号"}
 
 
 async def won(admin, api, prices=(30000,), deposit=10000, session=False, max_credit=0, credits=0):

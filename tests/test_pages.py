@@ -12,50 +12,14 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from browser import api, chromium, open_tab, run, shot, shows
+from browser import admin, api, browser, in_room, open_tab, png, run, shot, shows, tabs  # noqa: F401 (fixtures)
 from domain.errors import DomainError
 from handlers.edge import CSP
-from helpers import bidder, create_session, database, live_lot, lot_body, ms, next_phone, wait_for
+from helpers import (ADDRESS, bidder, claiming_coupon, create_session, database, live_lot, lot_body, ms, next_phone,
+                     wait_for)
 from server.demo import bowl
 
 MARKUP = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def tabs(browser, server):
-    """Open tabs on the module's server; each must end with no error."""
-    opened = []
-
-    def open_(**kw):
-        opened.append(open_tab(browser, server, **kw))
-        return opened[-1]
-    yield open_
-    problems = [tab.errors for tab in opened if tab.errors]
-    for tab in opened:
-        tab.close()
-    assert not problems, problems
-
-
-def admin(server):
-    return api(server, server.admin_token)
-
-
-def in_room(tab, lot_id: str) -> None:
-    """Open the lot room and wait for its snapshot (the bid list is drawn from it)."""
-    tab.goto(f"/lot.html?id={lot_id}")
-    expect(tab.page.locator("#bids li")).not_to_have_count(0)
-    expect(tab.page.locator("#conn")).to_have_class(re.compile("open"))
-
-
-def png(seed: int) -> dict:
-    return {"name": f"pic{seed}.png", "mimeType": "image/png",
-            "buffer": bowl((40 + seed * 40, 80, 60), (230, 220, 200), seed % 3)}
 
 
 def test_two_bidders_outbid_each_other_and_each_sees_it_within_a_second(server, tabs):
@@ -220,9 +184,12 @@ def test_a_late_bid_extends_the_lot_and_the_winner_finds_the_order(server, tabs)
     expect(order).to_contain_text("¥100")
     expect(order).to_contain_text("请在")
 
-    async def paid():  # what paying will do once the pay routes exist (phase 2)
-        async with database(server.env["MONGODB_URL"]) as db:
-            await db.orders.update_one({"lot_id": lot["id"]}, {"$set": {"status": "to_receive"}})
+    async def paid():  # from the balance, over the API (tests/test_pages_money.py pays from the pay page)
+        buyer = api(server, token)
+        (unpaid,) = (await buyer.get("/api/orders?status=unpaid"))[1]["unpaid"]["items"]
+        address = (await buyer.post("/api/addresses", ADDRESS))[1]
+        status, body = await buyer.post(f"/api/orders/{unpaid['id']}/pay", {"address_id": address["id"], "pay_type": "balance"})
+        assert status == 200 and body["order"]["status"] == "to_receive", body
     run(paid)
     a.goto("/orders.html?tab=to_receive")
     a.page.locator("article.order", has_text="拍品0").locator("button.receive").click()
@@ -313,6 +280,22 @@ def test_markup_in_a_title_shows_as_text(server, tabs):
     assert b.dialogs == [] and op.dialogs == []
 
 
+def test_the_lot_room_shows_paddles_an_unmet_reserve_and_the_most_a_bid_may_be(server, tabs):
+    auction, (lot,) = run(lambda: live_lot(admin(server), lot_extra={"reserve_price": 15000}))
+    token_a, token_b = (run(lambda: bidder(api(server), auction["id"]))[0] for _ in range(2))
+    a = tabs(bidder=token_a)
+    in_room(a, lot["id"])
+    expect(a.page.locator("#reserve")).to_have_text("")
+    assert run(lambda: api(server, token_b).post(f"/api/lots/{lot['id']}/bids", {"price": 10000}))[0] == 201
+    expect(a.page.locator("#bids li.bid .who")).to_have_text(re.compile(r"^\d+号 "))  # the paddle, then the masked name
+    expect(a.page.locator("#reserve")).to_have_text("未达保留价")  # the amount itself is never shown
+    a.page.fill("#custom-price", "10000")  # ten times the high estimate is the most
+    a.page.click("#bid-custom")
+    a.page.click("dialog.confirm button.primary")
+    expect(a.page.locator("#toasts")).to_contain_text("出价过高：当前最多可出 ¥5,000")
+    expect(a.page.locator("#price")).to_have_text("¥100")
+
+
 def test_the_lot_room_is_usable_on_a_phone(server, tabs):
     auction, (lot,) = run(lambda: live_lot(admin(server)))
     token, _ = run(lambda: bidder(api(server), auction["id"]))
@@ -335,16 +318,25 @@ def test_the_lot_room_is_usable_on_a_phone(server, tabs):
 
 
 PAGES = ["/", "/login.html", "/auction.html?id={auction}", "/lot.html?id={lot}", "/orders.html?tab=completed",
-         "/wallet.html", "/deposits.html", "/admin/", "/admin/auction.html?id={auction}", "/admin/lot.html?id={lot}",
-         "/admin/live.html?id={lot}", "/admin/orders.html", "/admin/deposits.html", "/admin/audit.html?target={lot}"]
+         "/wallet.html", "/wallet.html?tab=credits", "/deposits.html", "/coupons.html", "/my-coupons.html?tab=used",
+         "/offers.html", "/admin/", "/admin/auction.html?id={auction}", "/admin/lot.html?id={lot}",
+         "/admin/live.html?id={lot}", "/admin/orders.html", "/admin/deposits.html", "/admin/audit.html?target={lot}",
+         "/admin/coupons.html?status=claiming", "/admin/coupon.html", "/admin/coupon.html?id={coupon}",
+         "/admin/credits.html?user={user}", "/pay.html?order={order}"]  # last: by then the lot has closed
 
 
 def test_every_page_is_served_with_the_csp_and_raises_no_violation(server, tabs):
-    auction, (lot,) = run(lambda: live_lot(admin(server)))
-    token, _ = run(lambda: bidder(api(server), auction["id"]))
+    auction, (lot,) = run(lambda: live_lot(admin(server), end_in=2))
+    token, user = run(lambda: bidder(api(server), auction["id"]))
+    assert run(lambda: api(server, token).post(f"/api/lots/{lot['id']}/bids", {"price": 10000}))[0] == 201
+    coupon = run(lambda: claiming_coupon(admin(server)))
+    ids = {"auction": auction["id"], "lot": lot["id"], "coupon": coupon["id"], "user": user["id"]}
     tab = tabs(bidder=token, operator=server.admin_token)
     for path in PAGES:
-        response = tab.goto(path.format(auction=auction["id"], lot=lot["id"]))
+        if "{order}" in path:
+            ids["order"] = run(lambda: wait_for(lambda: api(server, token).get("/api/orders?status=unpaid"),
+                                                lambda r: r[1]["unpaid"]["items"]))[1]["unpaid"]["items"][0]["id"]
+        response = tab.goto(path.format(**ids))
         headers = response.headers
         assert headers["content-security-policy"] == CSP, path
         assert (headers["x-content-type-options"], headers["referrer-policy"], headers["x-frame-options"]) == \
@@ -394,6 +386,8 @@ def test_the_demo_shows_a_live_lot_with_bids_within_ten_seconds(server_factory, 
         expect(tab.page.locator("#lot-status")).to_have_text("拍卖中")
         expect(tab.page.locator(".carousel img.slide")).to_have_count(3)
         shot(tab.page, "demo")
+        tab.goto("/coupons.html")
+        expect(tab.page.locator("article.coupon", has_text="演示专场 满减券")).to_contain_text("剩余 50 / 50 张")
         assert tab.errors == []
     finally:
         tab.close()

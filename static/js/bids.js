@@ -1,23 +1,10 @@
-// The latest bids of a lot, newest first. An operator's undo voids a bid
-// (shown as withdrawn) and adds a correction, which is not a bid of anyone.
+// The latest bids of a lot, newest first, each with its bidder ("3号 用*").
+// An operator's undo voids a bid (shown as withdrawn); its correction frame
+// is not a bid of anyone and is not listed.
 import { statusText, t } from "./i18n.js";
 import { clear, dateTime, el, money } from "./ui.js";
 
 const KEEP = 50;
-
-// The public history marks both the voided bid and the correction `void`.
-// A correction restores an earlier price (or none); a voided bid was above
-// every valid bid before it.
-function withoutCorrections(bids) {
-  const kept = [];
-  let top = 0;
-  for (const bid of [...bids].reverse()) {
-    if (bid.status === "void" && (bid.price === 0 || bid.price <= top)) continue;
-    if (bid.status !== "void") top = Math.max(top, bid.price);
-    kept.unshift(bid);
-  }
-  return kept;
-}
 
 export class BidList {
   constructor(node) {
@@ -26,7 +13,7 @@ export class BidList {
   }
 
   reset(bids) {
-    this.bids = withoutCorrections(bids);
+    this.bids = [...bids];
     this.render();
   }
 

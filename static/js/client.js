@@ -80,6 +80,7 @@ export class Live {
     this.lots = new Map();      // lot id -> last seq applied (null until its snapshot)
     this.resyncing = new Set(); // lots asked again after a gap, until the answer fills it
     this.auctions = new Set();
+    this.coupons = false;       // the claim centre's feed
     this.listeners = new Map();
     this.pending = new Map();   // request id -> {resolve, reject, timer}
     this.offset = 0;            // server clock minus ours, ms
@@ -126,6 +127,7 @@ export class Live {
     if (this.token) this.send({ op: "auth", token: this.token });
     for (const [lot, seq] of this.lots) this.subscribeLot(lot, seq);
     for (const auction of this.auctions) this.send({ op: "subscribe", auction });
+    if (this.coupons) this.send({ op: "subscribe", coupons: true });
     this.ping();
     this.pinger = setInterval(() => this.ping(), PING_EVERY_MS);
     this.setState("open");
@@ -166,6 +168,14 @@ export class Live {
   watchAuction(auction) {
     this.auctions.add(auction);
     this.send({ op: "subscribe", auction });
+    return this;
+  }
+
+  // The claim centre: a snapshot of every coupon's remaining count, then
+  // each change (resent after a reconnect, which sends a fresh snapshot).
+  watchCoupons() {
+    this.coupons = true;
+    this.send({ op: "subscribe", coupons: true });
     return this;
   }
 

@@ -1,5 +1,6 @@
 // Every label of the pages, in Chinese (the default, as in the seeds) and English.
 // Statuses use the API's words as keys; errors the codes of spec/ws.md.
+import { en as moneyEn, zh as moneyZh } from "./messages-money.js";
 
 const zh = {
   "nav.brand": "Gavel 拍卖", "nav.sessions": "专场", "nav.orders": "我的订单", "nav.deposits": "保证金",
@@ -53,7 +54,7 @@ const zh = {
   "deposit.login": "登录后缴纳保证金并出价", "deposit.held": "已缴纳{kind} {amount}（{state}）",
   "deposit.need": "出价前需缴纳保证金（拍品单品保证金，或本专场全场保证金）",
   "deposit.unpaid": "有一笔 {amount} 的保证金待支付", "deposit.balance": "可用余额 {amount}",
-  "deposit.pay_session": "余额缴纳全场保证金 {amount}", "deposit.pay_lot": "余额缴纳单品保证金 {amount}",
+ 
   "deposit.paid": "保证金已缴纳，可以出价了",
 
   "lot.catalog_no": "图录号 {no}", "lot.current_price": "当前价", "lot.start_price": "起拍价",
@@ -170,7 +171,7 @@ const en = {
   "deposit.login": "Log in to pay a deposit and bid", "deposit.held": "{kind} {amount} paid ({state})",
   "deposit.need": "A deposit is needed to bid (this lot's, or the whole session's)",
   "deposit.unpaid": "A deposit of {amount} is waiting for payment", "deposit.balance": "Balance {amount}",
-  "deposit.pay_session": "Pay session deposit {amount} from balance", "deposit.pay_lot": "Pay lot deposit {amount} from balance",
+ 
   "deposit.paid": "Deposit paid: you can bid now",
 
   "lot.catalog_no": "Lot no. {no}", "lot.current_price": "Current price", "lot.start_price": "Starting price",
@@ -234,4 +235,4 @@ const en = {
   "console.target_hint": "Id of a session, lot, order or deposit", "console.show": "Show", "console.no_audit": "No entries",
 };
 
-export const MESSAGES = { zh, en };
+export const MESSAGES = { zh: { ...zh, ...moneyZh }, en: { ...en, ...moneyEn } };

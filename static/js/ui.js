@@ -29,11 +29,12 @@ export function param(name) {
   return new URLSearchParams(location.search).get(name) || "";
 }
 
-// Cents to "¥1,234" or "¥1,234.50".
+// Cents to "¥1,234", "¥1,234.50" or "-¥1,234".
 export function money(cents) {
   const value = Number(cents || 0);
   const whole = value % 100 === 0;
-  return "¥" + (value / 100).toLocaleString("zh-CN", { minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 });
+  const text = "¥" + (Math.abs(value) / 100).toLocaleString("zh-CN", { minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 });
+  return value < 0 ? `-${text}` : text;
 }
 
 // "123.45" (yuan, as typed) to cents, exactly; NaN when it is not an amount.

@@ -4,9 +4,9 @@ import { operatorApi } from "../client.js";
 import { translate, t } from "../i18n.js";
 import { $, action, clear, dateTime, el, header } from "../ui.js";
 
-// Phase 2 adds coupons and users' credits here.
 const LINKS = [["/admin/", "console.sessions"], ["/admin/orders.html", "console.orders"],
-  ["/admin/deposits.html", "console.deposits"], ["/admin/audit.html", "console.audit"], ["/", "console.site"]];
+  ["/admin/deposits.html", "console.deposits"], ["/admin/coupons.html", "console.coupons"],
+  ["/admin/credits.html", "console.credits"], ["/admin/audit.html", "console.audit"], ["/", "console.site"]];
 
 function tokenForm() {
   const input = el("input", { id: "operator-token", type: "password", autocomplete: "off", required: true,
@@ -59,6 +59,11 @@ export function localInput(iso) {
 
 export function fromLocalInput(value) {
   return value ? new Date(value).toISOString() : "";
+}
+
+// A user's id, linked to the page that grants or takes their credits.
+export function userCell(userId) {
+  return el("td", { class: "mono" }, el("a", { href: `/admin/credits.html?user=${encodeURIComponent(userId)}`, text: userId }));
 }
 
 export const AUDIT_COLUMNS = ["console.time", "console.action", "console.actor", "console.details"];

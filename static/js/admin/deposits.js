@@ -2,7 +2,7 @@
 import { operatorApi as api } from "../client.js";
 import { statusText, t } from "../i18n.js";
 import { $, badge, clear, dateTime, el, money, showError, table } from "../ui.js";
-import { operatorPage } from "./console.js";
+import { operatorPage, userCell } from "./console.js";
 
 await operatorPage();
 const rows = el("tbody", { id: "deposits" });
@@ -11,7 +11,7 @@ try {
   rows.append(...items.map((d) => el("tr", { dataset: { id: d.id } },
     el("td", { class: "mono", text: d.uid }),
     el("td", { text: statusText("deposit_kind", d.kind, d.kind_text) }),
-    el("td", { class: "mono", text: d.user_id }),
+    userCell(d.user_id),
     el("td", {}, el("a", { href: d.lot_id ? `/admin/live.html?id=${d.lot_id}` : `/admin/auction.html?id=${d.auction_id}`,
       text: d.lot_id ? t("deposits.lot") : t("deposits.session") })),
     el("td", { class: "num", text: money(d.amount) }), el("td", { class: "num", text: money(d.remaining) }),

@@ -17,7 +17,8 @@ try {
 const live = new Live(api.token);
 const node = { status: el("span", { id: "lot-status" }), price: el("strong", { id: "price", class: "big-price" }),
   leader: el("span", { id: "leader" }), countdown: el("span", { class: "countdown" }), conn: el("span", { class: "conn" }),
-  bids: el("tbody", { id: "admin-bids" }), audit: el("tbody", { id: "audit" }), buttons: el("div", { class: "row wrap" }) };
+  bids: el("tbody", { id: "admin-bids" }), audit: el("tbody", { id: "audit" }), buttons: el("div", { class: "row wrap" }),
+  offer: el("div", { id: "offer" }) };
 connection(live, node.conn);
 
 const CONTROLS = [
@@ -35,11 +36,21 @@ function render() {
     button.addEventListener("click", () => action(button, async () => {
       if (name === "undo" && !(await confirmBox(t("console.confirm_undo")))) return;
       const answer = await api.post(`/api/admin/lots/${id}/${name}`);
+      if (name === "second-chance") showOffer({ ...answer.offer, user_id: answer.user_id });
       toast(name === "second-chance" ? t("console.offered", { user: answer.user_id }) : t("console.done"), "ok");
       await refresh();
     }));
     return button;
   }));
+}
+
+// The offer the second-chance button made: to whom, at what price, until when
+// (what becomes of it shows in the audit trail below).
+function showOffer(offer) {
+  clear(node.offer, el("div", { class: "notice ok", dataset: { offer: offer.id } },
+    el("strong", { text: t("console.offer_made") }), " ",
+    badge(statusText("offer", offer.status, offer.status_text), offer.status),
+    el("p", { text: t("console.offer_terms", { user: offer.user_id, price: money(offer.price), deadline: dateTime(offer.deadline, true) }) })));
 }
 
 async function refresh() {
@@ -74,7 +85,7 @@ clear($("#app"),
     el("a", { href: `/lot.html?id=${id}`, class: "spaced", text: t("console.bidder_view") })),
   el("div", { class: "row between" }, el("h1", { text: lot.title }), node.status),
   el("section", { class: "card" }, el("div", { class: "row between" }, node.price, node.countdown),
-    el("p", {}, node.leader, " · ", node.conn), node.buttons),
+    el("p", {}, node.leader, " · ", node.conn), node.buttons, node.offer),
   el("section", { class: "card" }, el("h2", { text: t("console.bids") }),
     table(["#", t("console.price"), t("console.bidder"), t("console.user"), t("console.kind"), t("console.status"), t("console.time")],
       node.bids)),

@@ -2,7 +2,7 @@
 import { operatorApi as api } from "../client.js";
 import { statusText, t } from "../i18n.js";
 import { $, badge, clear, dateTime, el, money, param, showError, table } from "../ui.js";
-import { operatorPage } from "./console.js";
+import { operatorPage, userCell } from "./console.js";
 
 await operatorPage();
 const STATUSES = ["", "unpaid", "to_receive", "completed", "overdue"];
@@ -17,7 +17,7 @@ async function load() {
     clear(rows, items.map((o) => el("tr", { dataset: { id: o.id } },
       el("td", { class: "mono", text: o.order_no }),
       el("td", {}, el("a", { href: `/admin/live.html?id=${o.lot_id}`, text: o.title })),
-      el("td", { class: "num", text: money(o.price) }), el("td", { class: "mono", text: o.user_id }),
+      el("td", { class: "num", text: money(o.price) }), userCell(o.user_id),
       el("td", {}, badge(statusText("order", o.status, o.status_text), o.status)),
       el("td", { text: dateTime(o.deadline) }), el("td", { text: dateTime(o.paid_at) }),
       el("td", { class: "num", text: o.paid_at ? money(o.paid_amount) : "" }),

@@ -1,7 +1,7 @@
 // A session: its facts, the deposit, and its lots with live prices (the
 // session subscription sends a summary of every bid and each status change).
-import { api, Live } from "../client.js";
-import { bidderPage } from "../bidder.js";
+import { api } from "../client.js";
+import { bidderLive, bidderPage } from "../bidder.js";
 import { depositPanel } from "../deposit.js";
 import { statusText, t } from "../i18n.js";
 import { $, badge, clear, dateTime, duration, el, halt, image, money, param, tick } from "../ui.js";
@@ -16,7 +16,7 @@ try {
   await halt(error);
 }
 document.title = session.title;
-const live = new Live(api.token).connect().watchAuction(id);
+const live = bidderLive(user).connect().watchAuction(id);
 const lotNodes = new Map();
 
 function rule() {

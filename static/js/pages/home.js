@@ -1,14 +1,14 @@
 // Sessions by status, with countdowns on server time; a session watched on
 // the socket changes its badge when it goes live or ends.
-import { api, Live } from "../client.js";
-import { bidderPage } from "../bidder.js";
+import { api } from "../client.js";
+import { bidderLive, bidderPage } from "../bidder.js";
 import { statusText, t } from "../i18n.js";
 import { $, badge, clear, dateTime, duration, el, image, money, param, showError, tabs, tick } from "../ui.js";
 
-await bidderPage();
+const user = await bidderPage();
 const app = $("#app");
 const ORDER = ["live", "preview", "scheduled", "ended"];
-const live = new Live(api.token).connect();
+const live = bidderLive(user).connect();
 let sessions = [];
 let current = param("status");
 const stopTicks = [];

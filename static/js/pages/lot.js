@@ -1,8 +1,8 @@
 // The lot room: the live price on the socket, one-tap and custom bids, a
 // proxy maximum, the latest bids, the countdown on server time, and every
 // notice a bidder needs (outbid, extension, pause, close, lost connection).
-import { api, Live } from "../client.js";
-import { bidderPage, loginUrl } from "../bidder.js";
+import { api } from "../client.js";
+import { bidderLive, bidderPage, loginUrl } from "../bidder.js";
 import { BidList } from "../bids.js";
 import { carousel } from "../carousel.js";
 import { covers, depositPanel } from "../deposit.js";
@@ -27,18 +27,19 @@ try {
 document.title = lot.title;
 
 const state = { status: lot.status, price: lot.price, next_min: lot.next_min, leader: lot.leader, bid_count: lot.bid_count,
-  end_at: Date.parse(lot.end_at), deal_price: lot.deal_price, watchers: 0 };
+  end_at: Date.parse(lot.end_at), deal_price: lot.deal_price, watchers: 0, reserve_met: lot.reserve_met };
 let deposit = lot.my_deposit;
 const mine = new Map();  // seq -> price of this bidder's acknowledged bids
 let leading = false;     // known from acks, outbid notices, corrections and the proxy's answer
 
-const live = new Live(api.token);
+const live = bidderLive(user);
 const bidList = new BidList(el("ol", { id: "bids", class: "bids" }));
 const node = {
   status: el("span", { id: "lot-status" }),
   price: el("strong", { id: "price", class: "big-price" }),
   priceLabel: el("span", { class: "muted" }),
   leader: el("span", { id: "leader" }),
+  reserve: el("span", { id: "reserve", class: "tag warn" }),
   nextMin: el("strong", { id: "next-min" }),
   countdown: el("span", { id: "countdown", class: "countdown" }),
   watchers: el("span", { id: "watchers" }),
@@ -71,6 +72,7 @@ function render() {
   node.priceLabel.textContent = state.bid_count ? t("lot.current_price") : t("lot.start_price");
   node.price.textContent = money(state.bid_count ? state.price : lot.start_price);
   node.leader.textContent = state.leader ? t("lot.leader", { name: state.leader }) : t("lot.no_leader");
+  node.reserve.textContent = state.bid_count && !state.reserve_met ? t("lot.reserve_not_met") : "";
   node.nextMin.textContent = money(state.next_min);
   node.bidCount.textContent = t("lot.bid_count", { n: state.bid_count });
   node.watchers.textContent = t("lot.watchers", { n: state.watchers, looks: lot.look_count });
@@ -114,6 +116,10 @@ function acknowledged(ack) {
 
 function refused(error) {
   if (error.extra && error.extra.next_min) state.next_min = error.extra.next_min;
+  if (error.code === "bid_too_high" && error.extra.max_price) {
+    toast(t("lot.too_high", { price: money(error.extra.max_price) }), "error");
+    return render();
+  }
   if (error.code === "deposit_required") {
     deposit = null;
     showDeposit();
@@ -163,7 +169,7 @@ live.on("snapshot", (frame) => {
   if (frame.lot.id !== lotId) return;
   const s = frame.lot;
   Object.assign(state, { status: s.status, price: s.price, next_min: s.next_min, leader: s.leader,
-    bid_count: s.bid_count, end_at: Date.parse(s.end_at), watchers: s.watchers });
+    bid_count: s.bid_count, end_at: Date.parse(s.end_at), watchers: s.watchers, reserve_met: s.reserve_met });
   const top = frame.bids.find((b) => b.status !== "void");
   if (mine.size) leading = Boolean(top && mine.get(top.seq) === top.price);
   bidList.reset(frame.bids);
@@ -177,7 +183,7 @@ live.on("bid", (frame) => {
       by: Math.round((end - live.now()) / 1000) }), "warn");
   }
   Object.assign(state, { price: frame.price, next_min: frame.next_min, leader: frame.bidder, bid_count: frame.bid_count,
-    end_at: end });
+    end_at: end, reserve_met: frame.reserve_met });
   if (frame.correction) {  // the bid before the voided one leads again: maybe this bidder's
     mine.delete(frame.voided_seq);
     leading = [...mine.values()].includes(frame.price);
@@ -243,7 +249,7 @@ clear($("#app"),
       el("p", { class: "muted" }, node.watchers, " · ", node.bidCount, " · ", node.conn)),
     el("section", { class: "card live-panel" },
       el("div", { class: "row between" }, el("div", {}, node.priceLabel, el("br"), node.price), node.countdown),
-      el("p", {}, node.leader, " · ", t("lot.next_min"), " ", node.nextMin),
+      el("p", {}, node.leader, " · ", t("lot.next_min"), " ", node.nextMin, " ", node.reserve),
       node.lead, node.notices, node.deposit, node.controls),
     el("div", { class: "bid-bar" }, node.bidNow),
     el("section", { class: "card bids-box" }, el("h2", { text: t("lot.latest_bids") }), bidList.node)));

@@ -21,13 +21,14 @@ async function load() {
   render();
 }
 
-// What can be done with an order from this list. Paying an unpaid order
-// is the pay page's, which comes with the payments (phase 2).
+// What can be done with an order from this list: pay it (on the pay page),
+// or confirm its receipt.
 function actions(order) {
   if (order.status === "unpaid") {
     const left = el("span", { class: "countdown" });
     stopTicks.push(tick(() => { left.textContent = t("orders.pay_within", { time: duration(Date.parse(order.deadline) - Date.now()) }); }));
-    return left;
+    return [left, el("a", { href: `/pay.html?order=${order.id}`, class: "button primary pay",
+      text: t(order.payment ? "orders.paying" : "orders.pay") })];
   }
   if (order.status === "to_receive") {
     const button = el("button", { type: "button", class: "primary receive", text: t("orders.receive") });
@@ -50,6 +51,8 @@ function item(order) {
       el("p", { class: "muted", text: t("orders.no", { no: order.order_no }) }),
       el("p", {}, t("orders.price"), " ", el("strong", { text: money(order.price) })),
       order.paid_at ? el("p", { class: "muted", text: t("orders.paid", { at: dateTime(order.paid_at), amount: money(order.paid_amount) }) }) : null,
+      order.coupon_amount || order.credits_amount ? el("p", { class: "muted", text: t("orders.discount", {
+        amount: money(order.coupon_amount || order.credits_amount) }) }) : null,
       el("div", { class: "row end" }, actions(order))));
 }
 
