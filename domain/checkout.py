@@ -1,4 +1,4 @@
-"""Checkout and the payment of an order (spec/domain.md, "Payment of an
+"""Checkout and the payment of an order (docs/rules.md, "Paying an
 order"; seeds day06 §2.3 and `004`).
 
 The breakdown is a pure function (`breakdown`). With P the deal price, C a
@@ -31,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain import addresses, audit, coupons, credits, deposits, orders, payments, refunds, wallet
 from domain.deps import Deps
-from domain.errors import (Conflict, CouponUnavailable, DomainError, Forbidden, InsufficientBalance, NotFound,
+from domain.errors import (Conflict, CouponUnavailable, DomainError, InsufficientBalance, NotFound,
                            OrderNotPayable, OutOfRange)
 from domain.states import DEPOSIT_MONEY, ORDER, ORDER_TEXT, move
 
@@ -61,9 +61,7 @@ def breakdown(price: int, deposit_remaining: int, keep_rest: bool, coupon: int =
 
 # --- reading --------------------------------------------------------------
 async def _payable(db, user: dict, order_id: str, now: int) -> dict:
-    order = await orders.get_for(db, user, order_id)
-    if order["user_id"] != user["_id"]:
-        raise Forbidden("only the buyer pays an order")
+    order = await orders.of_buyer(db, user, order_id)
     if order["status"] != "unpaid" or order["deadline"] <= now:
         status = ORDER_TEXT[order["status"]] if order["status"] != "unpaid" else "past its deadline"
         raise OrderNotPayable(f"this order cannot be paid: {status}")
@@ -94,7 +92,7 @@ async def view(deps: Deps, user: dict, order_id: str, now: int) -> dict:
     a discount worked out from exactly those parts; the usable coupons with
     what each takes off."""
     db, rules = deps.db, deps.rules
-    order = await orders.get_for(db, user, order_id)
+    order = await orders.of_buyer(db, user, order_id)  # the caller's balance, credits and addresses are the buyer's
     lot = await db.lots.find_one({"_id": order["lot_id"]}, {"max_credit": 1})
     dep, remaining, keep = await backing(db, order)
     held, balance = await credits.held(db, user["_id"]), await wallet.balance(db, user["_id"])

@@ -69,14 +69,15 @@ async def recount_deals(db, auction_id: str) -> None:
 
 async def complete_session(db, events, auction_id: str, now: int, rules: Rules) -> None:
     """The end of a session: complete its lots' closes (so every order
-    exists), give the session deposits back to whoever won nothing, set
+    exists), give back the session deposits that back no order, set
     `total_deal` and `bid_count`. A winner's session deposit stays held for the payment."""
     if not await db.auctions.find_one({"_id": auction_id, "settle": "pending"}, {"_id": 1}):
         return
     async for lot in db.lots.find({"auction_id": auction_id, "settle": "pending"}, {"_id": 1}):
         await complete_lot(db, events, lot["_id"], now, rules)
-    winners = [o["user_id"] async for o in db.orders.find({"auction_id": auction_id}, {"user_id": 1})]
-    await refunds.claim(db, {"auction_id": auction_id, "kind": "auction", "user_id": {"$nin": winners}}, now)
+    # Every session deposit but those backing an order: a winner whose order a lot deposit backs gets theirs too.
+    backing = [o["deposit_id"] async for o in db.orders.find({"auction_id": auction_id}, {"deposit_id": 1})]
+    await refunds.claim(db, {"auction_id": auction_id, "kind": "auction", "_id": {"$nin": backing}}, now)
     await refunds.pay_claimed(db, {"auction_id": auction_id, "kind": "auction"}, now)
     await recount_deals(db, auction_id)
     await auctions.recount_bids(db, auction_id, now)

@@ -8,7 +8,7 @@ and its moves and claims publish `coupon` (the claim centre's watchers and
 the expiry timer follow them).
 
 The claim, "never more than `count`, never two per user", on any number of
-nodes and without transactions (spec/domain.md, "Atomicity without
+nodes and without transactions (docs/rules.md, "Atomicity without
 transactions"):
 1. the user coupon is inserted `pending`: the unique index on
    (coupon_id, user_id) lets one claim per user through;

@@ -19,6 +19,7 @@ import asyncio
 from pymongo.errors import DuplicateKeyError
 
 from domain import paddles, refunds, wallet
+from domain.clock import to_iso
 from domain.errors import AmountMismatch, Conflict, Forbidden, InsufficientBalance, NotFound
 from domain.ids import new_id, readable_serial
 from domain.states import DEPOSIT, DEPOSIT_MONEY, LOT_OPEN, move
@@ -54,7 +55,7 @@ async def covering_deposit(db, user_id: str, lot: dict) -> dict | None:
 async def _target(db, user: dict, auction_id: str, lot_id: str, now: int) -> tuple[dict, dict | None]:
     """The session (and lot) a new deposit is for, if it may still be paid."""
     if user.get("banned_until", 0) > now:
-        raise Forbidden("barred from bidding after an unpaid order", banned_until=user["banned_until"])
+        raise Forbidden("barred from bidding after an unpaid order", banned_until=to_iso(user["banned_until"]))
     auction = await db.auctions.find_one({"_id": auction_id, "deleted_at": 0})
     if not auction:
         raise NotFound("no such auction")

@@ -1,4 +1,4 @@
-"""Domain errors carry the error codes of spec/ws.md.
+"""Domain errors carry the error codes of docs/ws.md.
 
 Handlers map them to HTTP statuses and WebSocket error frames in one place
 (handlers/errors.py); the domain never knows about either.

@@ -3,7 +3,7 @@
 One order per lot and round, guarded by a unique `lot_key` (`{lot_id}:{round}`):
 round 1 is the close, round 2, 3, … are second-chance offers to runners-up
 (overdue.py). The payment-breakdown fields are there from the start, at 0 or
-"", for the payment of an order (spec/domain.md, "Payment of an order";
+"", for the payment of an order (docs/rules.md, "Paying an order";
 checkout.py pays it).
 """
 from pymongo.errors import DuplicateKeyError
@@ -87,12 +87,18 @@ async def get_for(db, user: dict, order_id: str) -> dict:
     return order
 
 
+async def of_buyer(db, user: dict, order_id: str) -> dict:
+    """An order, to its buyer only: what only the buyer does (pay, confirm receipt) or sees (their checkout)."""
+    order = await get_for(db, user, order_id)
+    if order["user_id"] != user["_id"]:
+        raise Forbidden("only the buyer can do this")
+    return order
+
+
 async def receive(db, user: dict, order_id: str, now: int, rules: Rules = Rules()) -> dict:
     """The buyer confirms receipt: `to_receive` → `completed`, and the order
     earns its credits (`earn: "pending"` until they are in the credits ledger)."""
-    order = await get_for(db, user, order_id)
-    if order["user_id"] != user["_id"]:
-        raise Forbidden("only the buyer confirms receipt")
+    order = await of_buyer(db, user, order_id)
     done = await move(db.orders, ORDER, {"_id": order_id}, "completed", set={"received_at": now, "earn": "pending"})
     if not done:
         raise Conflict(f"an order can be received only while 待收货, not {ORDER_TEXT[order['status']]}")

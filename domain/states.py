@@ -1,4 +1,4 @@
-"""Every lifecycle as an explicit table, its Chinese labels (spec/domain.md,
+"""Every lifecycle as an explicit table, its Chinese labels (docs/rules.md,
 "Glossary and states"), and the one function every state change goes through.
 
 A table maps each state to the states it may be entered from. `move` turns

@@ -8,7 +8,14 @@ from domain.errors import InvalidRequest
 from handlers import render, schemas
 from handlers.base import BaseHandler, MULTIPART, id_query
 
-IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"RIFF": ".webp"}
+IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"GIF87a": ".gif", b"GIF89a": ".gif"}
+
+
+def image_extension(data: bytes) -> str | None:
+    """The image's type from its first bytes (a WebP: RIFF, its size, then WEBP)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return next((ext for magic, ext in IMAGE_TYPES.items() if data.startswith(magic)), None)
 
 
 class AdminAuctionsHandler(BaseHandler):
@@ -88,7 +95,7 @@ class UploadHandler(BaseHandler):
         if len(files) != 1:
             raise InvalidRequest("send exactly one file as multipart/form-data")
         data = files[0]["body"]  # within MAX_UPLOAD_BYTES: the body's own limit (handlers/base.py)
-        ext = next((e for magic, e in IMAGE_TYPES.items() if data.startswith(magic)), None)
+        ext = image_extension(data)
         if not ext:
             raise InvalidRequest("only PNG, JPEG, GIF or WebP images")
         name = secrets.token_hex(16) + ext

@@ -1,4 +1,4 @@
-"""The one table from error code to HTTP status (spec/api.md, "Error statuses")."""
+"""The one table from error code to HTTP status (docs/api.md, "Errors")."""
 from pydantic import ValidationError
 
 from domain.errors import DomainError, InvalidRequest, OutOfRange

@@ -1,6 +1,5 @@
-"""Every message the server sends over `/ws` (spec/ws.md, "Server → client",
-and Gavel's additions in docs/ws.md), shaped here and nowhere else, with
-its status labels; `frame` turns one into the bytes of a WebSocket frame,
+"""Every message the server sends over `/ws` (docs/ws.md, "Server messages"),
+shaped here and nowhere else, with its status labels; `frame` turns one into the bytes of a WebSocket frame,
 built once per event per node and written as is to every watcher."""
 import struct
 
@@ -136,4 +135,4 @@ def subscribed(lot_id: str | None = None, auction_id: str | None = None) -> dict
 
 
 def unsubscribed(lot_id: str | None = None, auction_id: str | None = None) -> dict:
-    return {"type": "unsubscribed", **({"lot": lot_id} if lot_id else {"auction": auction_id})}
+    return {"type": "unsubscribed", **({"lot": lot_id} if lot_id else {}), **({"auction": auction_id} if auction_id else {})}

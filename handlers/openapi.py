@@ -215,7 +215,7 @@ class Builder:
         from handlers import ws  # the live protocol's client messages
         op["description"] = (inspect.cleandoc(inspect.getmodule(ws).__doc__ or "") + "\n\nClient messages are "
                              "JSON objects `{\"op\": NAME, …}`; their fields are in `x-client-messages`.")
-        op["summary"] = "WebSocket: the live protocol (spec/ws.md)"
+        op["summary"] = "WebSocket: the live protocol (docs/ws.md)"
         op["security"] = [{}]
         op["parameters"] = [{"name": "token", "in": "query", "required": False, "schema": {"type": "string"},
                              "description": "authenticate at once (or send an `auth` message later)"}]
@@ -238,7 +238,7 @@ class Builder:
             "openapi": "3.1.0",
             "info": {"title": "Gavel", "version": "1.0.0",
                      "description": "Real-time live auctions. Money is in cents, times are ISO-8601 UTC. "
-                                    "The contract is spec/api.md and spec/ws.md."},
+                                    "The contract is docs/api.md and docs/ws.md."},
             "paths": paths,
             "tags": [{"name": name, "description": text} if text else {"name": name}
                      for name, text in sorted(self.tags.items())],
@@ -258,7 +258,7 @@ ERROR_SCHEMA = {
     "type": "object", "required": ["error"],
     "properties": {"error": {
         "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string", "description": "an error code of spec/ws.md"},
+        "properties": {"code": {"type": "string", "description": "an error code of docs/ws.md"},
                        "message": {"type": "string"}},
         "additionalProperties": True,  # some errors add facts, such as next_min
     }},

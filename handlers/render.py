@@ -1,4 +1,4 @@
-"""Documents as the API shows them (spec/api.md, "Field names"): ISO times,
+"""Documents as the API shows them (docs/api.md, "Resources"): ISO times,
 Chinese status labels, masked bidders, no internal fields."""
 import logging
 from collections.abc import Callable, Iterable
@@ -96,7 +96,7 @@ def deposit(doc: dict) -> dict:
 
 
 def payment(doc: dict) -> dict:
-    """A payment (spec/api.md): with how to pay it while pending (`pay_url`,
+    """A payment (docs/api.md): with how to pay it while pending (`pay_url`,
     `code_url` or the mini-program's `pay_params`, as the gateway gave them)."""
     return {
         "out_trade_no": doc["_id"], "purpose": doc["purpose"], "amount": doc["amount"], "status": doc["status"],

@@ -229,7 +229,7 @@ RefId = Annotated[str, Field(pattern=r"^[0-9a-f]{0,64}$")]  # "" names nothing
 
 
 class CouponCreate(Body):
-    """A coupon (spec/domain.md, "Coupons"). A discount's `value` is the percent
+    """A coupon (docs/rules.md, "Coupons"). A discount's `value` is the percent
     paid (88 = pay 88 %, 1–99), with an optional cap `max_off`; a threshold
     coupon takes `value` off a price of at least `min_spend`. Use: a fixed
     window (use_start, use_end) or `valid_days` after the claim; a session or

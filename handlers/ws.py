@@ -1,4 +1,4 @@
-"""`/ws`: the live protocol of spec/ws.md.
+"""`/ws`: the live protocol of docs/ws.md.
 
 A socket may watch anonymously; it needs a token (in the query or a first
 `auth` message) to bid. A bad token leaves it watching; a second `auth` as

@@ -43,7 +43,7 @@ def fan_out(hub: Hub, event: dict, now: int) -> None:
         hub.bid(event["lot"], event["seq"], BidFrames(frame(messages.bid(event, now)), summary, event["auction"],
                                                       tuple(notices)))
     elif kind == "status":
-        hub.lot_status(event["lot"], event["auction"], frame(messages.status(event, now)))
+        hub.lot_status(event["lot"], event["auction"], event["status"], event["seq"], frame(messages.status(event, now)))
     elif kind == "auction":
         hub.to_session(event["auction"], frame(messages.auction(event, now)))
     elif kind == "watchers":

@@ -99,7 +99,8 @@ class BidFrames(NamedTuple):
 
 
 class LotRoom:
-    __slots__ = ("watchers", "ahead", "last_seq", "pending", "history", "gap_timer", "count_sent", "log", "log_base",
+    __slots__ = ("watchers", "ahead", "last_seq", "pending", "history", "gap_timer", "count_sent", "status", "log",
+                 "log_base",
                  "writing", "active_at")
 
     def __init__(self):
@@ -110,6 +111,7 @@ class LotRoom:
         self.history: deque = deque(maxlen=HISTORY)  # (seq, frame)
         self.gap_timer: asyncio.TimerHandle | None = None  # gives up waiting for a missing seq
         self.count_sent = -1
+        self.status: tuple[str, int] = ("", -1)  # the last status written here, and the lot's seq then
         self.log: list[tuple[int, bytes]] = []  # (seq, frame) not yet written to every watcher; seq 0: no bid
         self.log_base = 0                 # position of log[0]
         self.writing = False              # a round of writes is under way
@@ -152,9 +154,11 @@ class Hub:
         return missed
 
     def can_resume(self, lot_id: str, since: int) -> bool:
-        """Whether every bid after `since` is still held here for a replay."""
+        """Whether a replay after `since` would miss nothing: every bid after it
+        is still held here, and the lot's status has not changed since (a
+        status takes no seq: a client away then gets a snapshot instead)."""
         room = self.rooms.get(lot_id)
-        if room is None or room.last_seq < since or room.pending:
+        if room is None or room.last_seq < since or room.pending or room.status[1] >= since:
             return False
         return room.last_seq == since or bool(room.history) and room.history[0][0] <= since + 1
 
@@ -243,11 +247,14 @@ class Hub:
         for user_id, frame in frames.notices:
             self._send_all(self.users.get(user_id, ()), frame)
 
-    def lot_status(self, lot_id: str, auction_id: str, frame: bytes) -> None:
-        """A lot's status: to its watchers behind the bids before it, and to its session's."""
-        room = self.rooms.get(lot_id)
-        if room:
-            self._queue(room, 0, frame)
+    def lot_status(self, lot_id: str, auction_id: str, status: str, seq: int, frame: bytes) -> None:
+        """A lot's status: to its watchers behind the bids before it, and to its
+        session's; once, though a close completed on two paths may announce it twice."""
+        room = self.room(lot_id)
+        if room.status == (status, seq):
+            return
+        room.status = (status, seq)
+        self._queue(room, 0, frame)
         self._send_others(self.auctions.get(auction_id, ()), room, frame)
 
     def to_session(self, auction_id: str, frame: bytes) -> None:

@@ -1,5 +1,5 @@
 """Every setting the server reads, from the environment and the command line,
-in one place (spec/api.md, "Configuration the server reads")."""
+in one place (the README's configuration table)."""
 import argparse
 import ipaddress
 import os

@@ -161,10 +161,17 @@ async def test_uploaded_image_is_stored_and_served(admin, api):
     assert resp.body == PNG
 
 
-async def test_upload_that_is_not_an_image_is_refused(admin):
-    body, ctype = multipart("evil.png", b"<html>not an image</html>")
+@pytest.mark.parametrize("data", [b"<html>not an image</html>", b"RIFF\x24\x00\x00\x00WAVEfmt a sound, not a WebP"])
+async def test_upload_that_is_not_an_image_is_refused(admin, data):
+    body, ctype = multipart("evil.png", data)
     status, answer = await admin.call("POST", "/api/admin/uploads", raw=body, headers={"Content-Type": ctype})
     assert status == 400 and answer["error"]["code"] == "invalid_request"
+
+
+async def test_a_webp_is_taken_by_its_riff_and_webp_marks(admin):
+    body, ctype = multipart("cup.webp", b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(24))
+    status, answer = await admin.call("POST", "/api/admin/uploads", raw=body, headers={"Content-Type": ctype})
+    assert status == 201 and answer["url"].endswith(".webp")
 
 
 async def test_a_live_session_and_its_lots_can_no_longer_be_edited_or_deleted(admin):

@@ -308,3 +308,22 @@ async def test_rounds_still_progress_under_a_stream_of_bids():
         assert Counted.writes_total == len(watchers)
     finally:
         work.__exit__(None, None, None)
+
+
+def status(name: str, seq: int) -> dict:
+    return {"type": "status", "lot": "L", "auction": "A", "status": name, "seq": seq, "deal_price": 0,
+            "end_at": 1_800_000_000_000}
+
+
+async def test_a_status_announced_twice_is_written_once_and_a_change_of_it_stops_a_replay():
+    hub, watcher, session = Hub("n1"), Recorder(), Recorder()
+    hub.watch_lot(watcher, "L", 0)
+    hub.watch_auction(session, "A")
+    deliver(hub, bid(1))
+    assert hub.can_resume("L", 1)
+    for _ in range(2):  # a close completed on two paths at once
+        deliver(hub, status("sold", 1))
+    await let_rounds_run()
+    assert [f["type"] for f in watcher.frames()] == ["bid", "status"]
+    assert [f["type"] for f in session.frames()] == ["bid", "status"]
+    assert not hub.can_resume("L", 1)  # a client away since seq 1 missed the close: it needs a snapshot

@@ -222,3 +222,18 @@ async def test_a_manual_bid_just_under_a_proxys_maximum_is_answered_at_that_maxi
     assert status == 201
     await wait_for(lambda: api.get(f"/api/lots/{lot['id']}"), lambda r: r[1]["seq"] == 4)
     sock_b.close()
+
+
+async def test_resuming_after_a_pause_made_while_away_brings_a_snapshot_with_the_pause(admin, api, server):
+    auction, (lot,) = await live_lot(admin)
+    token, _ = await bidder(api, auction["id"])
+    watcher, _ = await watching(server, lot["id"])
+    await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token)
+    assert (await watcher.until(of_type("bid")))["seq"] == 1
+    watcher.close()
+    assert (await admin.post(f"/api/admin/lots/{lot['id']}/pause"))[0] == 200  # while the client is away
+    back = await Socket.open(server.ws_url)
+    await back.send({"op": "subscribe", "lot": lot["id"], "since": 1})
+    first = await back.until(lambda f: f["type"] in ("snapshot", "bid", "status"))
+    assert first["type"] == "snapshot" and first["lot"]["status"] == "paused"
+    back.close()

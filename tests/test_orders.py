@@ -109,7 +109,7 @@ async def test_seeds_scenario_loser_refunded_at_close_and_unpaid_winner_forfeits
     # Beyond the seeds: the defaulter is barred from bidding, and from paying new deposits.
     other, (next_lot,) = await live_lot(admin)
     status, body = await api.post("/api/deposits", {"auction_id": other["id"], "pay_type": "balance"}, token=token_a)
-    assert status == 403 and body["error"]["code"] == "forbidden"
+    assert status == 403 and body["error"]["code"] == "forbidden" and body["error"]["banned_until"].endswith("Z")
     status, body = await api.post(f"/api/lots/{next_lot['id']}/bids", {"price": 10000}, token=token_a)
     assert status == 403 and body["error"]["code"] == "forbidden"
 
@@ -140,7 +140,7 @@ async def test_a_defaulter_is_barred_also_on_the_socket_they_opened_before(admin
     socket_a.close()
 
 
-async def test_session_deposits_go_back_at_the_end_only_to_those_who_won_nothing(admin, api, server):
+async def test_session_deposits_go_back_at_the_end_but_those_backing_an_order(admin, api, server):
     auction, (lot1, lot2) = await live_lot(admin, lots=2, end_in=2.5)
     token_a, user_a = await bidder(api, auction["id"])
     token_b, user_b = await bidder(api, auction["id"])
@@ -254,3 +254,31 @@ async def test_a_declined_or_expired_offer_passes_to_the_next_bidder_and_then_en
     assert status == 409 and "no other bidder" in body["error"]["message"]
     assert (await ledger(api, tokens["A"]))["balance"] == 100000  # nobody paid anything for an offer not taken
     sock_a.close()
+
+
+async def test_a_winners_session_deposit_backing_no_order_goes_back_at_the_end(admin, api, server):
+    """The order of a lot won with a lot deposit is backed by that one: the session deposit paid
+    too backs nothing, and the session's end gives it back like anyone's."""
+    auction, (lot,) = await live_lot(admin, end_in=2, deposit=20000)
+    token, _ = await bidder(api, auction["id"], lot["id"])  # the lot deposit first (5,000)…
+    status, body = await api.post("/api/deposits", {"auction_id": auction["id"], "lot_id": None,
+                                                    "pay_type": "balance"}, token=token)  # …then the session's
+    assert status == 201, body
+    await bid(api, token, lot["id"], 10000)
+    order = await unpaid_order(api, token)
+    async with database(server.env["MONGODB_URL"]) as db:
+        await wait_for(lambda: db.auctions.find_one({"_id": auction["id"]}), lambda a: a.get("settle") == "done")
+    kept = {d["kind"]: d for d in await my_deposits(api, token)}
+    assert order["deposit_id"] == kept["lot"]["id"] and kept["lot"]["state"] == "held"
+    assert kept["auction"]["state"] == "refunded"
+    assert (await ledger(api, token))["balance"] == 100000 - 5000
+
+
+async def test_only_the_buyer_opens_the_checkout(admin, api, server):
+    auction, (lot,) = await live_lot(admin, end_in=1.5)
+    token, _ = await bidder(api, auction["id"], lot["id"])
+    await bid(api, token, lot["id"], 10000)
+    order = await unpaid_order(api, token)
+    assert (await api.get(f"/api/orders/{order['id']}/checkout", token=token))[0] == 200
+    status, body = await admin.get(f"/api/orders/{order['id']}/checkout")  # an operator is not the buyer
+    assert (status, body["error"]["code"]) == (403, "forbidden")

@@ -9,15 +9,13 @@ import re
 import time
 from urllib.parse import quote
 
-import pytest
 from playwright.sync_api import expect
 
 from browser import admin, api, browser, in_room, open_tab, png, run, shot, shows, tabs  # noqa: F401 (fixtures)
 from domain.errors import DomainError
 from handlers.edge import CSP
-from helpers import (ADDRESS, bidder, claiming_coupon, create_session, database, live_lot, lot_body, ms, next_phone,
+from helpers import (ADDRESS, bidder, claiming_coupon, create_session, live_lot, lot_body, ms, next_phone,
                      wait_for)
-from server.demo import bowl
 
 MARKUP = "<img src=x onerror=alert(1)>"
 

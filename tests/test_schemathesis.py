@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 # Left out, each for a reason the document cannot change: the WebSocket
 # (tested by the protocol's own tests); logging out (it would end the very
