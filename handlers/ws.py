@@ -97,6 +97,9 @@ class LiveSocket(Edge, WebSocketHandler):
         stream.write = self._noting_queue(stream.write)
         self.direct = None if stream.writing() else self.sock
         self.ctx.sockets.add(self)
+        # The handshake's answer has gone: its headers and output transforms are not needed
+        # again, and with thousands of sockets what each keeps counts.
+        self._headers, self._transforms = None, None
         token = self.get_query_argument("token", "")
         if token:
             try:
