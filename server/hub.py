@@ -48,18 +48,25 @@ GAP_WAIT_S = 0.2       # how long an early bid waits for the one before it
 COUNT_TTL_S = 3.5      # a node whose watcher counts are older than this is gone
 CHUNK = 256            # watchers written to before the loop takes a turn
 MAX_DEFER_S = 0.005    # the longest a chunk waits for the bids in flight
+MAX_YIELDS = 8         # the most turns a chunk lets other ready work go first
 IDLE_ROOM_S = 600      # a lot nobody here watches, quiet this long, is forgotten (a later `since` gets a snapshot)
 
 
 class BidWork:
-    """Bids being decided on this node (the domain enters it around each
-    decision: domain.deps.Deps.bid_work), and the rounds' next chunks
-    waiting for them to be done."""
+    """When the rounds' chunks may run. Bids being decided on this node (the
+    domain enters this around each decision: domain.deps.Deps.bid_work) go
+    first: a chunk waits until none is in flight, MAX_DEFER_S at most. And a
+    chunk waits its turn behind any other work the loop has ready (a bid's
+    frame being read, a store's answer), up to MAX_YIELDS turns, so a bid
+    never queues behind a chunk of writes at each of its steps. The loop's
+    ready queue is asyncio's own (`_ready`, not public): where a loop has
+    none, chunks simply run in turn."""
 
     def __init__(self):
         self.in_flight = 0
         self.waiting: list[tuple] = []
         self.timer: asyncio.TimerHandle | None = None
+        self.scheduled = 0  # chunks in the loop's ready queue
 
     def __enter__(self) -> None:
         self.in_flight += 1
@@ -70,23 +77,33 @@ class BidWork:
             self._release()
 
     def after(self, fn, *args) -> None:
-        """Call `fn(*args)` on a coming turn of the loop, once no bid is in flight."""
-        loop = asyncio.get_running_loop()
-        if not self.in_flight:
-            loop.call_soon(fn, *args)
+        """Call `fn(*args)` on a coming turn of the loop, when nothing comes first."""
+        self._schedule(fn, args, 0)
+
+    def _schedule(self, fn, args, yields: int, bids_first: bool = True) -> None:
+        self.scheduled += 1
+        asyncio.get_running_loop().call_soon(self._run, fn, args, yields, bids_first)
+
+    def _run(self, fn, args, yields: int, bids_first: bool) -> None:
+        self.scheduled -= 1
+        if self.in_flight and bids_first:
+            self.waiting.append((fn, args))
+            if self.timer is None:
+                self.timer = asyncio.get_running_loop().call_later(MAX_DEFER_S, self._release)
             return
-        self.waiting.append((fn, args))
-        if self.timer is None:
-            self.timer = loop.call_later(MAX_DEFER_S, self._release)
+        ready = getattr(asyncio.get_running_loop(), "_ready", ())
+        if yields < MAX_YIELDS and len(ready) > self.scheduled:
+            self._schedule(fn, args, yields + 1)  # other work first: behind it, in this turn's queue
+            return
+        fn(*args)
 
     def _release(self) -> None:
         if self.timer:
             self.timer.cancel()
             self.timer = None
         waiting, self.waiting = self.waiting, []
-        loop = asyncio.get_running_loop()
-        for fn, args in waiting:
-            loop.call_soon(fn, *args)
+        for fn, args in waiting:  # waited enough: each runs on the next turn, without yielding again
+            self._schedule(fn, args, MAX_YIELDS, bids_first=False)
 
 
 class BidFrames(NamedTuple):

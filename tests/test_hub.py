@@ -101,6 +101,7 @@ async def test_a_lot_nobody_watches_is_forgotten_once_quiet_and_resumes_with_a_s
 
 async def test_a_frame_that_arrives_mid_round_joins_the_writes_ahead_and_reaches_the_others_next_round(monkeypatch):
     monkeypatch.setattr(hubmod, "CHUNK", 2)
+    monkeypatch.setattr(hubmod, "MAX_YIELDS", 0)  # a chunk a turn, as the test steps them
     hub, watchers = Hub("n1"), [Recorder() for _ in range(5)]
     for watcher in watchers:
         hub.watch_lot(watcher, "L", 0)
@@ -116,6 +117,7 @@ async def test_a_frame_that_arrives_mid_round_joins_the_writes_ahead_and_reaches
 
 async def test_a_watcher_that_subscribes_mid_round_gets_each_bid_once(monkeypatch):
     monkeypatch.setattr(hubmod, "CHUNK", 1)
+    monkeypatch.setattr(hubmod, "MAX_YIELDS", 0)  # a chunk a turn, as the test steps them
     hub, early, late = Hub("n1"), [Recorder() for _ in range(3)], Recorder()
     for watcher in early:
         hub.watch_lot(watcher, "L", 0)
@@ -266,33 +268,38 @@ async def a_bid(work: hubmod.BidWork, awaits: int = 3) -> int:
     return Counted.writes_total - before
 
 
-async def test_a_bid_is_decided_while_a_round_over_thousands_of_sockets_is_in_progress():
-    work = hubmod.BidWork()
-    hub, watchers = Hub("n1", work), [Counted() for _ in range(8 * hubmod.CHUNK)]
-    for watcher in watchers:
+async def a_round_under_way(work: hubmod.BidWork, watchers: int) -> Hub:
+    hub = Hub("n1", work)
+    for watcher in [Counted() for _ in range(watchers)]:
         hub.watch_lot(watcher, "L", 0)
     Counted.writes_total = 0
     deliver(hub, bid(1))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)  # the round is under way: a chunk or two written
-    started = Counted.writes_total
-    assert 0 < started < len(watchers)
+    while Counted.writes_total == 0:  # the loop has nothing else to do: the round starts
+        await asyncio.sleep(0.0001)
+    return hub
+
+
+async def test_a_bid_is_decided_while_a_round_over_thousands_of_sockets_is_in_progress():
+    work, watchers = hubmod.BidWork(), 8 * hubmod.CHUNK
+    await a_round_under_way(work, watchers)
+    assert 0 < Counted.writes_total < watchers
     written_meanwhile = await a_bid(work)
     assert written_meanwhile <= hubmod.CHUNK, "the bid waited behind more than the chunk already scheduled"
-    assert Counted.writes_total < len(watchers)  # decided mid-round
+    assert Counted.writes_total < watchers  # decided mid-round
     await asyncio.sleep(0.05)
-    assert Counted.writes_total == len(watchers)  # and the round went on to every watcher
+    assert Counted.writes_total == watchers  # and the round went on to every watcher
 
 
-async def test_without_bids_first_a_bid_waits_a_chunk_per_turn_of_the_loop():
-    """What the rounds did before bids went first: the same bid waits behind a chunk at each await."""
-    hub = Hub("n1", hubmod.BidWork())
-    for watcher in [Counted() for _ in range(8 * hubmod.CHUNK)]:
-        hub.watch_lot(watcher, "L", 0)
-    Counted.writes_total = 0
-    deliver(hub, bid(1))
-    await asyncio.sleep(0)
-    assert await a_bid(hubmod.BidWork()) >= 3 * hubmod.CHUNK  # a gate the hub does not know: no priority
+async def test_other_ready_work_goes_before_a_chunk_even_without_the_bid_gate():
+    await a_round_under_way(hubmod.BidWork(), 8 * hubmod.CHUNK)
+    assert await a_bid(hubmod.BidWork()) <= hubmod.CHUNK  # a gate the hub does not know: the yields alone
+
+
+async def test_without_either_a_bid_waits_a_chunk_at_each_turn_of_the_loop(monkeypatch):
+    """What the rounds did before bids went first."""
+    monkeypatch.setattr(hubmod, "MAX_YIELDS", 0)
+    await a_round_under_way(hubmod.BidWork(), 8 * hubmod.CHUNK)
+    assert await a_bid(hubmod.BidWork()) >= 3 * hubmod.CHUNK
 
 
 async def test_rounds_still_progress_under_a_stream_of_bids():
