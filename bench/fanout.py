@@ -39,8 +39,8 @@ WSFLOOD = BENCH / "wsflood"
 class Watchers:
     """k wsflood processes sharing N connections; connection i watches lot i mod L."""
 
-    def __init__(self, args, port: int, lots: list[str]):
-        self.args, self.port, self.lots = args, port, lots
+    def __init__(self, args, ports: list[int], lots: list[str]):
+        self.args, self.ports, self.lots = args, ports, lots  # watcher process j connects to ports[j % len]
         self.procs: list[asyncio.subprocess.Process] = []
         self.progress: list[int] = []
         self.ready: list[tuple[int, int] | None] = []
@@ -53,9 +53,10 @@ class Watchers:
         for j in range(k if n else 0):  # none: a reference run of the same target without watchers
             count = n // k + (j < n % k)
             proc = await asyncio.create_subprocess_exec(
-                str(WSFLOOD), "--port", str(self.port), "--lots", ",".join(self.lots),
+                str(WSFLOOD), "--port", str(self.ports[j % len(self.ports)]), "--lots", ",".join(self.lots),
                 "--conns", str(count), "--lot-offset", str(offset), "--batch", str(self.args.batch),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 30)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=1 << 30,
+                preexec_fn=(lambda: os.nice(self.args.client_nice)) if self.args.client_nice else None)
             offset += count
             self.procs.append(proc)
             self.progress.append(0)
@@ -274,7 +275,7 @@ async def run_target(server: Server, args) -> dict:
         pid = server.proc.pid
         rss_before = rss_kb(pid)
         t_open = time.monotonic()
-        watchers = Watchers(args, server.port, prepared.lots)
+        watchers = Watchers(args, getattr(server, "ports", [server.port]), prepared.lots)
         await watchers.start()
         ready, failed = await watchers.wait_ready(args.connect_timeout)
         if not ready and args.watchers:
@@ -365,6 +366,8 @@ def parse_args(argv=None):
     p.add_argument("--client-cpus", type=cpu_set, default={1}, help="CPUs wsflood and this driver use")
     p.add_argument("--store-cpus", type=cpu_set, default=None,
                    help="CPUs of Gavel's store (nx-27017), a separate service (default: the client CPUs)")
+    p.add_argument("--client-nice", type=int, default=0,
+                   help="niceness of the watcher processes (with CPUs shared: the server comes first)")
     p.add_argument("--start-price", type=int, default=10000, help="lots' start price (cents)")
     p.add_argument("--increment", type=int, default=100, help="lots' increment (cents)")
     p.add_argument("--deposit", type=int, default=100, help="Gavel session and lot deposit (cents)")

@@ -5,6 +5,7 @@ Each server runs in its own process group, pinned to the server CPUs, with
 a raised open-file limit, in a fresh temporary data directory, so runs do
 not disturb each other and nothing is left behind.
 """
+import copy
 import json
 import os
 import resource
@@ -338,4 +339,46 @@ class Gavel(Server):
                 time.sleep(0.2)
 
 
-TARGETS = {cls.name: cls for cls in (Gavel, Baseline, Raw)}
+class GavelPair(Gavel):
+    """Two Gavel nodes sharing the store and Redis, each pinned to one of
+    --server-cpus: the watcher processes are split between them and the
+    bidders bid on the first, so every bid crosses Redis to the second node's
+    watchers. How Gavel's fan-out uses more than one core: more nodes."""
+
+    name = "gavel2"
+
+    def __init__(self, args):
+        super().__init__(args)
+        self.second = Server(args)
+        self.second.name, self.second.log_path = "gavel2-b", OUT / "gavel2-b-server.log"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port, self.second.port]
+
+    def command(self):
+        argv, env = super().command()
+        if not env.get("REDIS_URL"):
+            env.update(REDIS_URL="redis://127.0.0.1:6379/0", REDIS_PREFIX=f"bench-{secrets.token_hex(4)}:")
+        self._env = env
+        return argv, env
+
+    def start(self):
+        cpus = sorted(self.args.server_cpus)
+        if len(cpus) < 2:
+            raise BenchError("gavel2 needs two --server-cpus, one per node")
+        first, self.args = self.args, copy.copy(self.args)
+        self.args.server_cpus = {cpus[0]}
+        super().start()
+        self.second.args = copy.copy(first)
+        self.second.args.server_cpus = {cpus[1]}
+        self.second.command = lambda: ([sys.executable, "run.py", "--port", str(self.second.port)], self._env)
+        self.second.start()
+        self.args = first
+
+    def stop(self):
+        self.second.stop()
+        super().stop()
+
+
+TARGETS = {cls.name: cls for cls in (Gavel, GavelPair, Baseline, Raw)}
