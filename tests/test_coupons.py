@@ -58,7 +58,7 @@ async def test_a_coupon_is_bound_to_a_session_or_to_one_lot_which_must_exist(adm
 
 
 @pytest.mark.parametrize("change, status", [
-    ({"value": 20.5}, 400), ({"value": "2000"}, 400), ({"count": 2.0}, 400), ({"claim_start": 1700000000000}, 400),
+    ({"value": 20.5}, 400), ({"value": "2000"}, 400), ({"count": 2.5}, 400), ({"claim_start": 1700000000000}, 400),
     ({"value": 0}, 422), ({"value": -100}, 422), ({"count": 0}, 422), ({"kind": "gift"}, 422),
     ({"kind": "discount", "value": 100}, 422), ({"kind": "discount", "value": 0}, 422),
     ({"kind": "threshold"}, 422), ({"min_spend": 5000}, 422), ({"max_off": -1}, 422),
