@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gavel_server import Socket
+from gavel_server import Api, Socket
 from helpers import bidder, database, live_lot, ms, next_phone, of_type, wait_for, watching
 
 pytestmark = pytest.mark.gen_test(timeout=60)
@@ -282,3 +282,24 @@ async def test_only_the_buyer_opens_the_checkout(admin, api, server):
     assert (await api.get(f"/api/orders/{order['id']}/checkout", token=token))[0] == 200
     status, body = await admin.get(f"/api/orders/{order['id']}/checkout")  # an operator is not the buyer
     assert (status, body["error"]["code"]) == (403, "forbidden")
+
+
+async def test_an_operator_can_follow_a_lot_from_the_log_alone(server_factory):
+    """Each close, order, refund and forfeit is a line at INFO, with its ids, and no token."""
+    logged = server_factory("orders-log", LOG_LEVEL="INFO", ORDER_PAY_SECONDS=1)
+    admin, api = Api(logged.url, logged.admin_token), Api(logged.url)
+    auction, (lot,) = await live_lot(admin, end_in=1.5)
+    loser, _ = await bidder(api, auction["id"], lot["id"])
+    winner, _ = await bidder(api, auction["id"], lot["id"])
+    await bid(api, loser, lot["id"], 10000)
+    await bid(api, winner, lot["id"], 11000)
+    order = await unpaid_order(api, winner)
+    await wait_for(lambda: api.get(f"/api/orders/{order['id']}", token=winner), lambda r: r[1]["status"] == "overdue",
+                   timeout=5)
+    (refunded,) = [d for d in (await api.get("/api/deposits", token=loser))[1]["items"]]
+    (forfeited,) = [d for d in (await api.get("/api/deposits", token=winner))[1]["items"]]
+    log = logged.log_text()
+    for needle in (f"{lot['id']} sold", f"{order['id']} created", f"deposit {refunded['id']} refunded",
+                   f"{order['id']} overdue", f"deposit_id={forfeited['id']}"):
+        assert needle in log, needle
+    assert winner not in log and loser not in log and logged.admin_token not in log

@@ -93,3 +93,24 @@ async def test_a_token_in_the_socket_url_never_reaches_the_log(server_factory, a
     assert status == 200
     log = (logged.data_dir / "server.log").read_text()
     assert "101 GET /ws (" in log and token not in log
+
+
+async def test_a_socket_watching_a_lot_and_its_session_gets_each_bid_and_the_close_once(admin, api, server):
+    auction, (lot,) = await live_lot(admin, end_in=2)
+    token, _ = await bidder(api, auction["id"])
+    sock = await Socket.open(server.ws_url)
+    await sock.send({"op": "subscribe", "auction": auction["id"]})
+    await sock.until(of_type("subscribed"))
+    await sock.send({"op": "subscribe", "lot": lot["id"]})
+    await sock.until(of_type("snapshot"))
+    assert (await api.post(f"/api/lots/{lot['id']}/bids", {"price": 10000}, token=token))[0] == 201
+    frames = []
+    try:
+        while True:  # everything until the session has ended and a moment has passed without a frame
+            frames.append(await sock.until(lambda f: True, timeout=1.5))
+    except TimeoutError:
+        pass
+    kinds = [(f["type"], f.get("status")) for f in frames if f["type"] in ("bid", "status", "auction")]
+    assert ("auction", "ended") in kinds, frames
+    assert kinds.count(("bid", None)) == 1 and kinds.count(("status", "sold")) == 1, frames
+    sock.close()
