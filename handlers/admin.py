@@ -106,7 +106,7 @@ class UploadHandler(BaseHandler):
 
 
 class AuditHandler(BaseHandler):
-    """What happened to a session, lot, order or deposit, in order."""
+    """What happened to a session, lot, order, coupon or user (credits granted), in order."""
     queries = {"get": (id_query("target", required=True),)}
 
     async def get(self):
